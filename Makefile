@@ -1,0 +1,34 @@
+# The project's commands. Each installs what is missing first (apt, npm, pip), through scripts/stack.sh.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+# `make test` uses its own throwaway cluster, so it can run beside `make up`.
+TEST_ENV := STACK_NAME=test STACK_PORT=54329
+
+.PHONY: help install up down demo test test-sql lint bench
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install:  ## install what is missing (Debian PostgreSQL 15 + pg_cron + pgTAP, Supabase CLI, Python deps)
+	scripts/stack.sh install
+
+up:  ## start Postgres (127.0.0.1:54322), the sandbox (:8001) and the service (:8000)
+	scripts/stack.sh up
+
+down:  ## stop everything `make up` started
+	scripts/stack.sh down
+
+demo:  ## the whole CPA story end to end against the running stack
+	scripts/stack.sh up
+	set -a; . scripts/local.env; set +a; $(PY) -m service demo
+
+test:  ## throwaway stack, pgTAP, lint, then pytest (its summary closes the log)
+	scripts/test.sh
+
+lint:  ## ruff + mypy
+	$(PY) -m ruff check service sandbox tests
+	$(PY) -m mypy service sandbox
+
+bench:  ## benchmarks (not part of make test)
+	scripts/bench.sh

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# make test: a throwaway stack on its own port, pgTAP (must PASS), db lint, ruff, then pytest last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export STACK_NAME=test STACK_PORT=${TEST_STACK_PORT:-54329}
+start=$(date +%s)
+scripts/stack.sh down >/dev/null 2>&1 || true
+trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
+SEED=0 scripts/stack.sh db-up
+scripts/stack.sh lint
+scripts/stack.sh test-sql
+.venv/bin/python -m ruff check service sandbox tests
+export TEST_DATABASE_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres"
+echo "[test] stack + pgTAP + lint in $(( $(date +%s) - start ))s" >&2
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
