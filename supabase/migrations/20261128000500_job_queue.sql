@@ -1,0 +1,341 @@
+-- The durable job queue. Triggers and pg_cron enqueue; service workers claim with a lease
+-- (`for update skip locked`), then complete, fail (jittered exponential backoff, `dead` after
+-- max_attempts) or release. A job whose lease expired (crashed worker) is claimable again.
+-- Handlers are idempotent, so running a job twice is safe; the lease makes it rare.
+
+create table private.ob_jobs (
+  id            bigint generated always as identity primary key,
+  kind          text not null check (kind in (
+                  'send_connect_email', 'sync_customer', 'process_webhook_event',
+                  'check_consent', 'delete_customer')),
+  payload       jsonb not null default '{}',
+  dedupe_key    text,
+  status        text not null default 'queued'
+                check (status in ('queued', 'running', 'succeeded', 'dead')),
+  attempts      integer not null default 0,
+  max_attempts  integer not null default 8 check (max_attempts > 0),
+  run_after     timestamptz not null default now(),
+  locked_by     text,
+  locked_until  timestamptz,
+  last_error    text,
+  created_at    timestamptz not null default now(),
+  updated_at    timestamptz not null default now(),
+  finished_at   timestamptz
+);
+-- At most one waiting job per dedupe key; a running one may have one successor queued.
+create unique index ob_jobs_dedupe_queued_idx on private.ob_jobs (dedupe_key) where status = 'queued';
+create index ob_jobs_due_idx on private.ob_jobs (run_after) where status = 'queued';
+create index ob_jobs_lease_idx on private.ob_jobs (locked_until) where status = 'running';
+create index ob_jobs_finished_idx on private.ob_jobs (finished_at) where status in ('succeeded', 'dead');
+revoke all on private.ob_jobs from public, anon, authenticated;
+grant select on private.ob_jobs to service_role;
+create trigger set_updated_at before update on private.ob_jobs
+  for each row execute function private.set_updated_at();
+
+-- Ring the service: NOTIFY always (the postgres adapter LISTENs); an HTTP POST through pg_net
+-- when that extension exists and a wake_url is configured (hosted Supabase). Looked up at run
+-- time, so this migration applies unchanged with or without pg_net.
+create function private.ob_wake(p_reason text)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_url text := private.ob_setting('wake_url');
+begin
+  perform pg_catalog.pg_notify('ob_jobs', p_reason);
+  if v_url is not null and pg_catalog.to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is not null then
+    execute 'select net.http_post(url := $1, body := $2, headers := $3)'
+      using v_url,
+            pg_catalog.jsonb_build_object('reason', p_reason),
+            pg_catalog.jsonb_build_object(
+              'Content-Type', 'application/json',
+              'X-Internal-Secret', coalesce(private.ob_setting('wake_secret'), ''));
+  end if;
+end
+$$;
+revoke all on function private.ob_wake(text) from public, anon, authenticated;
+
+create function private.ob_enqueue(
+  p_kind text, p_payload jsonb, p_dedupe_key text default null,
+  p_run_after timestamptz default now(), p_max_attempts integer default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id bigint;
+begin
+  insert into private.ob_jobs (kind, payload, dedupe_key, run_after, max_attempts)
+  values (p_kind, coalesce(p_payload, '{}'), p_dedupe_key, coalesce(p_run_after, now()),
+          coalesce(p_max_attempts, private.ob_setting('job_max_attempts', '8')::integer))
+  on conflict (dedupe_key) where status = 'queued' do nothing
+  returning id into v_id;
+  if v_id is not null then
+    return pg_catalog.jsonb_build_object('id', v_id, 'created', true);
+  end if;
+  select j.id into v_id from private.ob_jobs j where j.dedupe_key = p_dedupe_key and j.status = 'queued';
+  return pg_catalog.jsonb_build_object('id', v_id, 'created', false);
+end
+$$;
+revoke all on function private.ob_enqueue(text, jsonb, text, timestamptz, integer) from public, anon, authenticated;
+
+-- RPC: enqueue from the service (e.g. a webhook that asks for a sync). Returns {id, created}.
+create function public.ob_jobs_enqueue(
+  p_kind text, p_payload jsonb default '{}', p_dedupe_key text default null,
+  p_run_after timestamptz default null, p_max_attempts integer default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_result jsonb;
+begin
+  v_result := private.ob_enqueue(p_kind, p_payload, p_dedupe_key, coalesce(p_run_after, now()), p_max_attempts);
+  perform private.ob_wake('enqueued');
+  return v_result;
+end
+$$;
+
+-- RPC: claim up to p_limit due jobs for p_worker with a lease. Expired leases are reclaimed here
+-- too, so a crashed worker's job runs again without waiting for the sweeper.
+create function public.ob_jobs_claim(p_worker text, p_limit integer default 1, p_lease_seconds integer default 60)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_jobs jsonb;
+begin
+  if p_worker is null or length(p_worker) = 0 then
+    raise exception 'p_worker is required' using errcode = '22023';
+  end if;
+  -- A job that crashed its worker as often as it may run is dead, not claimable.
+  update private.ob_jobs j
+     set status = 'dead', finished_at = now(), locked_by = null, locked_until = null,
+         last_error = coalesce(j.last_error, 'lease expired after the last attempt')
+   where j.status = 'running' and j.locked_until < now() and j.attempts >= j.max_attempts;
+
+  with due as (
+    select j.id from private.ob_jobs j
+     where (j.status = 'queued' and j.run_after <= now())
+        or (j.status = 'running' and j.locked_until < now())
+     order by j.run_after, j.id
+     limit greatest(least(p_limit, 100), 0)
+     for update skip locked
+  ), claimed as (
+    update private.ob_jobs j
+       set status = 'running', attempts = j.attempts + 1, locked_by = p_worker,
+           locked_until = now() + make_interval(secs => p_lease_seconds)
+      from due where j.id = due.id
+    returning j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.locked_until
+  )
+  select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c) order by c.id), '[]'::jsonb) into v_jobs from claimed c;
+  return v_jobs;
+end
+$$;
+
+create function public.ob_job_complete(p_job_id bigint, p_worker text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_done boolean;
+begin
+  update private.ob_jobs j
+     set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null, last_error = null
+   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker;
+  v_done := found;
+  return pg_catalog.jsonb_build_object('completed', v_done);
+end
+$$;
+
+-- Backoff: base * 2^(attempts-1), capped, with +-25% jitter so retries from many jobs spread out.
+create function private.ob_backoff_seconds(p_attempts integer, p_base numeric default 5, p_cap numeric default 3600)
+returns numeric
+language sql volatile
+set search_path = ''
+as $$
+  select least(p_cap, p_base * power(2::numeric, greatest(p_attempts - 1, 0)))
+         * (0.75 + 0.5 * pg_catalog.random()::numeric)
+$$;
+
+create function public.ob_job_fail(p_job_id bigint, p_worker text, p_error text, p_retry boolean default true)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job private.ob_jobs%rowtype;
+begin
+  select * into v_job from private.ob_jobs j
+   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker
+   for update;
+  if not found then
+    return pg_catalog.jsonb_build_object('updated', false);
+  end if;
+  if not p_retry or v_job.attempts >= v_job.max_attempts then
+    update private.ob_jobs j
+       set status = 'dead', finished_at = now(), locked_by = null, locked_until = null,
+           last_error = left(p_error, 2000)
+     where j.id = p_job_id;
+    return pg_catalog.jsonb_build_object('updated', true, 'status', 'dead');
+  end if;
+  update private.ob_jobs j
+     set status = 'queued', locked_by = null, locked_until = null, last_error = left(p_error, 2000),
+         run_after = now() + make_interval(secs => private.ob_backoff_seconds(v_job.attempts)::double precision)
+   where j.id = p_job_id
+  returning * into v_job;
+  return pg_catalog.jsonb_build_object('updated', true, 'status', 'queued', 'run_after', v_job.run_after);
+end
+$$;
+
+-- Shutdown: hand the job back untouched (the attempt did not run to an outcome).
+create function public.ob_job_release(p_job_id bigint, p_worker text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update private.ob_jobs j
+     set status = 'queued', attempts = greatest(j.attempts - 1, 0), locked_by = null,
+         locked_until = null, run_after = now()
+   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker;
+  return pg_catalog.jsonb_build_object('released', found);
+end
+$$;
+
+-- Long jobs (a 100k-transaction backfill) extend their lease as they go.
+create function public.ob_job_heartbeat(p_job_id bigint, p_worker text, p_lease_seconds integer default 60)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update private.ob_jobs j
+     set locked_until = now() + make_interval(secs => p_lease_seconds)
+   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker;
+  return pg_catalog.jsonb_build_object('extended', found);
+end
+$$;
+
+-- Operators: put a dead (or waiting) job back in line with a fresh attempt budget.
+create function public.ob_job_retry(p_job_id bigint)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update private.ob_jobs j
+     set status = 'queued', attempts = 0, run_after = now(), finished_at = null,
+         locked_by = null, locked_until = null
+   where j.id = p_job_id and j.status in ('dead', 'queued');
+  if found then
+    perform private.ob_wake('retry');
+  end if;
+  return pg_catalog.jsonb_build_object('retried', found);
+end
+$$;
+
+-- Operators and /metrics: counts per status, the oldest due job's age, and recent dead jobs.
+create function public.ob_jobs_overview(p_limit integer default 20)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.jsonb_build_object(
+    'counts', coalesce((select pg_catalog.jsonb_object_agg(s.status, s.n)
+                          from (select j.status, count(*) as n from private.ob_jobs j group by j.status) s), '{}'),
+    'oldest_due_age_seconds', coalesce((select extract(epoch from now() - min(j.run_after))
+                          from private.ob_jobs j where j.status = 'queued' and j.run_after <= now()), 0),
+    'problems', coalesce((select pg_catalog.jsonb_agg(pg_catalog.to_jsonb(p) order by p.id desc)
+                          from (select j.id, j.kind, j.payload, j.status, j.attempts, j.max_attempts,
+                                       j.last_error, j.run_after, j.updated_at
+                                  from private.ob_jobs j
+                                 where j.status = 'dead' or (j.status = 'queued' and j.attempts > 0)
+                                 order by j.id desc limit p_limit) p), '[]'))
+$$;
+
+-- Sweeper (pg_cron): expired leases go back to the queue (or die), and the service is woken if
+-- anything is due, in case a NOTIFY or HTTP wake-up was missed.
+create function private.ob_jobs_sweep()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_reclaimed integer;
+begin
+  update private.ob_jobs j
+     set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
+         finished_at = case when j.attempts >= j.max_attempts then now() end,
+         last_error = coalesce(j.last_error, 'lease expired'),
+         locked_by = null, locked_until = null
+   where j.status = 'running' and j.locked_until < now();
+  get diagnostics v_reclaimed = row_count;
+  if exists (select 1 from private.ob_jobs j where j.status = 'queued' and j.run_after <= now()) then
+    perform private.ob_wake('sweep');
+  end if;
+  return v_reclaimed;
+end
+$$;
+
+-- Request tables: the CPA's insert and its job commit together, then the service is woken.
+create function private.ob_enqueue_for_request()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_table_name = 'open_banking_connect_emails' then
+    perform private.ob_enqueue('send_connect_email',
+      pg_catalog.jsonb_build_object('connect_email_id', new.id), 'connect_email:' || new.id);
+  else
+    perform private.ob_enqueue('sync_customer',
+      pg_catalog.jsonb_build_object('platform_client_id', new.platform_client_id, 'sync_request_id', new.id),
+      'sync_request:' || new.id);
+  end if;
+  perform private.ob_wake(tg_table_name);
+  return null;
+end
+$$;
+create trigger enqueue_job after insert on public.open_banking_connect_emails
+  for each row execute function private.ob_enqueue_for_request();
+create trigger enqueue_job after insert on public.open_banking_sync_requests
+  for each row execute function private.ob_enqueue_for_request();
+
+do $grants$
+declare
+  f text;
+begin
+  foreach f in array array[
+    'public.ob_jobs_enqueue(text, jsonb, text, timestamptz, integer)',
+    'public.ob_jobs_claim(text, integer, integer)',
+    'public.ob_job_complete(bigint, text)',
+    'public.ob_job_fail(bigint, text, text, boolean)',
+    'public.ob_job_release(bigint, text)',
+    'public.ob_job_heartbeat(bigint, text, integer)',
+    'public.ob_job_retry(bigint)',
+    'public.ob_jobs_overview(integer)']
+  loop
+    execute format('revoke all on function %s from public, anon, authenticated', f);
+    execute format('grant execute on function %s to service_role', f);
+  end loop;
+end
+$grants$;
+revoke all on function private.ob_backoff_seconds(integer, numeric, numeric) from public, anon, authenticated;
+revoke all on function private.ob_jobs_sweep() from public, anon, authenticated;
+revoke all on function private.ob_enqueue_for_request() from public, anon, authenticated;
