@@ -1,0 +1,616 @@
+"""Async client for Mastercard Open Banking US (formerly Finicity).
+
+Rules (ARCHITECTURE.md, "Mastercard client rules"):
+- one `httpx.AsyncClient` per process, explicit timeouts;
+- `Finicity-App-Key`, `Finicity-App-Token`, `Accept`/`Content-Type: application/json` on every call
+  (OBWMS calls also send the `App-Key`/`App-Token` spellings its error texts use);
+- 429, 5xx and transport failures retried with full-jitter backoff honouring `Retry-After`, bounded;
+- a 401 with an expired/invalid/missing-token code: one fresh token from the provider, one retry;
+- every failure is a typed `FinicityError` carrying Finicity's code;
+- logs and the `on_call` hook see the path *template*, never ids, tokens or account numbers.
+
+Retrying POSTs: creates are retried like reads. A customer create whose first attempt reached the
+server before timing out comes back as 409 (110002) on the retry; the link flow resolves that by
+looking the username up, never by a second customer. Calls with a visible side effect per request
+(Connect email, accounts refresh, subscription create) are retried only when the request cannot have
+been acted on: 429, 503, or a connection that was never established.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import httpx
+import structlog
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from service.finicity.errors import (
+    NO_AUTHORIZATION_DETAILS_CODES,
+    FinicityError,
+    NotFound,
+    TokenInvalid,
+    TransportError,
+    UnexpectedResponse,
+    error_from_response,
+    redact,
+)
+from service.finicity.models import (
+    AccessToken,
+    AuthorizationDetails,
+    ConnectEmailLink,
+    ConnectLink,
+    CreatedCustomer,
+    Customer,
+    CustomerAccount,
+    CustomerAccounts,
+    Customers,
+    Subscription,
+    SubscriptionDetail,
+    Subscriptions,
+    Transactions,
+)
+from service.finicity.retry import DEFAULT_RETRY_AFTER_CAP, backoff_delay
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_BASE_URL = "https://api.finicity.com"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
+# The synchronous accounts refresh can take minutes; the spec recommends a 180 s client timeout.
+REFRESH_TIMEOUT = httpx.Timeout(connect=5.0, read=180.0, write=30.0, pool=10.0)
+TRANSACTIONS_PAGE_LIMIT = 1000
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+CallHook = Callable[[str, str, int | None, float, str | None], None]
+
+
+class TokenProvider(Protocol):
+    async def get(self) -> str: ...
+
+    async def invalidate(self, token: str) -> None: ...
+
+
+class RetryPolicy(enum.Enum):
+    ALWAYS = "always"  # reads, deletes, PUTs, creates whose duplicate is detected (409)
+    UNPROCESSED_ONLY = "unprocessed_only"  # side effects per request: retry only if not acted on
+
+
+# Failures after which the server has certainly not acted on the request.
+_UNSENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _is_retryable(policy: RetryPolicy, error: FinicityError, cause: Exception | None) -> bool:
+    if not error.retryable:
+        return False
+    if policy is RetryPolicy.ALWAYS:
+        return True
+    if cause is not None:
+        return isinstance(cause, _UNSENT_ERRORS)
+    return error.status in (429, 503)
+
+
+def _json(content: bytes) -> Any:
+    # Decimal, never float: -1234.56 must reach the database as exactly -1234.56.
+    return json.loads(content, parse_float=Decimal)
+
+
+class FinicityClient:
+    def __init__(
+        self,
+        base_url: str,
+        app_key: SecretStr,
+        partner_id: str,
+        partner_secret: SecretStr,
+        token_provider: TokenProvider | None = None,
+        http: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 20.0,
+        retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        on_call: CallHook | None = None,
+    ) -> None:
+        """`max_retries` counts retries after the first attempt (so at most max_retries + 1 requests).
+
+        `token_provider` may be attached later (`client.token_provider = service`), because the token
+        service itself needs `client.authenticate`.
+        """
+        self.base_url = base_url.rstrip("/")
+        self._app_key = app_key
+        self.partner_id = partner_id
+        self._partner_secret = partner_secret
+        self.token_provider = token_provider
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            timeout=timeout, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20)
+        )
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.retry_after_cap = retry_after_cap
+        self._sleep = sleep
+        self._rng = rng
+        self.on_call = on_call
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> FinicityClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # ---- transport -------------------------------------------------------------------------
+
+    def _headers(self, token: str | None, obwms: bool, external_request_id: str | None) -> dict[str, str]:
+        app_key = self._app_key.get_secret_value()
+        headers = {
+            "Finicity-App-Key": app_key,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        if token is not None:
+            headers["Finicity-App-Token"] = token
+        if obwms:
+            headers["App-Key"] = app_key
+            if token is not None:
+                headers["App-Token"] = token
+            if external_request_id:
+                headers["X-External-Request-Id"] = external_request_id
+        return headers
+
+    def _report(
+        self, method: str, template: str, status: int | None, duration: float, code: str | None
+    ) -> None:
+        log.info(
+            "finicity.call",
+            method=method,
+            path=template,
+            status=status,
+            duration_ms=round(duration * 1000, 1),
+            finicity_code=code,
+        )
+        if self.on_call is None:
+            return
+        try:
+            self.on_call(method, template, status, duration, code)
+        except Exception:  # a metrics hook must never fail a bank call
+            log.exception("finicity.on_call_failed", path=template)
+
+    async def _token(self) -> str:
+        if self.token_provider is None:
+            raise RuntimeError("FinicityClient has no token_provider; attach the PartnerTokenService first")
+        return await self.token_provider.get()
+
+    async def _request(
+        self,
+        method: str,
+        template: str,
+        path_params: Mapping[str, str | int] | None = None,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        authenticated: bool = True,
+        obwms: bool = False,
+        policy: RetryPolicy = RetryPolicy.ALWAYS,
+        request_timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        path = template.format(**{k: str(v) for k, v in (path_params or {}).items()})
+        url = self.base_url + path
+        content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        external_request_id = str(uuid.uuid4()) if obwms else None
+        attempt = 0
+        refreshed = False
+        while True:
+            token = await self._token() if authenticated else None
+            headers = self._headers(token, obwms, external_request_id)
+            started = time.monotonic()
+            cause: Exception | None = None
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    timeout=request_timeout if request_timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TransportError as exc:
+                cause = exc
+                error: FinicityError = TransportError(
+                    None, None, redact(f"{type(exc).__name__}: {exc}", self._secrets(token))[:300]
+                )
+                self._report(method, template, None, time.monotonic() - started, None)
+            else:
+                status = response.status_code
+                if 200 <= status < 300 and status != 203:
+                    self._report(method, template, status, time.monotonic() - started, None)
+                    return response
+                error = error_from_response(status, response.content, response.headers, self._secrets(token))
+                self._report(method, template, status, time.monotonic() - started, error.code)
+
+            provider = self.token_provider
+            if isinstance(error, TokenInvalid) and provider is not None and token and not refreshed:
+                # One fresh token and one retry; a second rejection is raised (no loop).
+                refreshed = True
+                log.info("finicity.token_rejected", path=template, finicity_code=error.code)
+                await provider.invalidate(token)
+                continue
+            if attempt < self.max_retries and _is_retryable(policy, error, cause):
+                delay = backoff_delay(
+                    attempt,
+                    self.backoff_base,
+                    self.backoff_cap,
+                    self._rng,
+                    error.retry_after,
+                    self.retry_after_cap,
+                )
+                log.warning(
+                    "finicity.retry",
+                    method=method,
+                    path=template,
+                    status=error.status,
+                    finicity_code=error.code,
+                    attempt=attempt + 1,
+                    delay_s=round(delay, 3),
+                )
+                attempt += 1
+                await self._sleep(delay)
+                continue
+            raise error
+
+    def _secrets(self, token: str | None) -> list[str]:
+        values = [self._app_key.get_secret_value(), self._partner_secret.get_secret_value()]
+        return [*values, token] if token else values
+
+    @staticmethod
+    def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
+        try:
+            return model.model_validate(_json(response.content))
+        except ValueError as exc:  # JSONDecodeError and ValidationError are both ValueErrors
+            raise UnexpectedResponse(response.status_code, None, _describe(model, exc)) from None
+
+    # ---- partner authentication --------------------------------------------------------------
+
+    async def authenticate(self) -> str:
+        """A new partner token (lives 2 hours). Only the token service should call this."""
+        response = await self._request(
+            "POST",
+            "/aggregation/v2/partners/authentication",
+            body={"partnerId": self.partner_id, "partnerSecret": self._partner_secret.get_secret_value()},
+            authenticated=False,
+        )
+        return self._parse(AccessToken, response).token
+
+    # ---- customers ---------------------------------------------------------------------------
+
+    async def create_customer(
+        self,
+        username: str,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        email: str | None = None,
+        *,
+        testing: bool,
+    ) -> CreatedCustomer:
+        """Raises `Conflict` (110002) when the username exists: resolve with find_customer_by_username."""
+        body = _without_none(
+            {"username": username, "firstName": first_name, "lastName": last_name, "email": email}
+        )
+        template = "/aggregation/v2/customers/testing" if testing else "/aggregation/v2/customers/active"
+        response = await self._request("POST", template, body=body)
+        return self._parse(CreatedCustomer, response)
+
+    async def find_customer_by_username(self, username: str) -> Customer | None:
+        response = await self._request("GET", "/aggregation/v1/customers", params={"username": username})
+        found = self._parse(Customers, response).customers
+        return next((c for c in found if c.username == username), None)
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        response = await self._request(
+            "GET", "/aggregation/v1/customers/{customerId}", {"customerId": customer_id}
+        )
+        return self._parse(Customer, response)
+
+    async def delete_customer(self, customer_id: str) -> bool:
+        """True if deleted now, False if Finicity no longer knew the customer (already deleted)."""
+        try:
+            await self._request(
+                "DELETE", "/aggregation/v1/customers/{customerId}", {"customerId": customer_id}
+            )
+        except NotFound:
+            return False
+        return True
+
+    # ---- Connect -----------------------------------------------------------------------------
+
+    def _connect_body(
+        self,
+        customer_id: str,
+        redirect_uri: str | None,
+        webhook: str | None,
+        webhook_data: Mapping[str, Any] | None,
+        experience: str | None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        return _without_none(
+            {
+                "partnerId": self.partner_id,
+                "customerId": customer_id,
+                "redirectUri": redirect_uri,
+                "webhook": webhook,
+                "webhookContentType": "application/json" if webhook else None,
+                "webhookData": dict(webhook_data) if webhook_data else None,
+                "experience": experience,
+                **extra,
+            }
+        )
+
+    async def generate_connect_link(
+        self,
+        customer_id: str,
+        redirect_uri: str | None,
+        webhook: str | None,
+        webhook_data: Mapping[str, Any] | None = None,
+        experience: str | None = None,
+        single_use_url: bool | None = None,
+    ) -> ConnectLink:
+        body = self._connect_body(
+            customer_id, redirect_uri, webhook, webhook_data, experience, singleUseUrl=single_use_url
+        )
+        return self._parse(ConnectLink, await self._request("POST", "/connect/v2/generate", body=body))
+
+    async def send_connect_email(
+        self,
+        customer_id: str,
+        email_to: str,
+        first_name: str | None,
+        redirect_uri: str | None,
+        webhook: str | None,
+        webhook_data: Mapping[str, Any] | None = None,
+        consumer_id: str | None = None,
+        experience: str | None = None,
+        subject: str | None = None,
+        from_name: str | None = None,
+        institution_name: str | None = None,
+        support_phone: str | None = None,
+    ) -> ConnectEmailLink:
+        email = _without_none(
+            {
+                "to": email_to,
+                "firstName": first_name,
+                "subject": subject,
+                "from": from_name,
+                "institutionName": institution_name,
+                "supportPhone": support_phone,
+            }
+        )
+        body = self._connect_body(
+            customer_id, redirect_uri, webhook, webhook_data, experience, consumerId=consumer_id, email=email
+        )
+        # Each accepted request sends an email: retry only what the server cannot have acted on.
+        response = await self._request(
+            "POST", "/connect/v2/send/email", body=body, policy=RetryPolicy.UNPROCESSED_ONLY
+        )
+        return self._parse(ConnectEmailLink, response)
+
+    async def generate_fix_link(
+        self,
+        customer_id: str,
+        institution_login_id: int | str,
+        redirect_uri: str | None,
+        webhook: str | None,
+        webhook_data: Mapping[str, Any] | None = None,
+        experience: str | None = None,
+    ) -> ConnectLink:
+        body = self._connect_body(
+            customer_id,
+            redirect_uri,
+            webhook,
+            webhook_data,
+            experience,
+            institutionLoginId=str(institution_login_id),  # a string in FixConnectParameters
+        )
+        return self._parse(ConnectLink, await self._request("POST", "/connect/v2/generate/fix", body=body))
+
+    # ---- accounts ----------------------------------------------------------------------------
+
+    async def list_accounts(self, customer_id: str, status: str | None = None) -> list[CustomerAccount]:
+        response = await self._request(
+            "GET",
+            "/aggregation/v1/customers/{customerId}/accounts",
+            {"customerId": customer_id},
+            params=_without_none({"status": status}),
+        )
+        return self._parse(CustomerAccounts, response).accounts
+
+    async def get_account(self, customer_id: str, account_id: str) -> CustomerAccount:
+        response = await self._request(
+            "GET",
+            "/aggregation/v2/customers/{customerId}/accounts/{accountId}",
+            {"customerId": customer_id, "accountId": account_id},
+        )
+        return self._parse(CustomerAccount, response)
+
+    async def refresh_accounts(self, customer_id: str) -> list[CustomerAccount]:
+        """Synchronous refresh (slow). Finicity refreshes nightly; call only on an explicit request."""
+        response = await self._request(
+            "POST",
+            "/aggregation/v1/customers/{customerId}/accounts",
+            {"customerId": customer_id},
+            policy=RetryPolicy.UNPROCESSED_ONLY,
+            request_timeout=REFRESH_TIMEOUT,
+        )
+        return self._parse(CustomerAccounts, response).accounts
+
+    # ---- transactions ------------------------------------------------------------------------
+
+    @staticmethod
+    def _transaction_params(
+        from_date: int, to_date: int, start: int, limit: int, sort: str, include_pending: bool
+    ) -> dict[str, str | int]:
+        return {
+            "fromDate": from_date,
+            "toDate": to_date,
+            "start": start,
+            "limit": limit,
+            "sort": sort,
+            "includePending": "true" if include_pending else "false",
+        }
+
+    async def get_account_transactions(
+        self,
+        customer_id: str,
+        account_id: str,
+        from_date: int,
+        to_date: int,
+        start: int = 1,
+        limit: int = TRANSACTIONS_PAGE_LIMIT,
+        sort: str = "asc",
+        include_pending: bool = True,
+    ) -> Transactions:
+        """One page; `start` is a 1-based record index (start=1001 is the second page of 1000)."""
+        response = await self._request(
+            "GET",
+            "/aggregation/v4/customers/{customerId}/accounts/{accountId}/transactions",
+            {"customerId": customer_id, "accountId": account_id},
+            params=self._transaction_params(from_date, to_date, start, limit, sort, include_pending),
+        )
+        return self._parse(Transactions, response)
+
+    async def get_customer_transactions(
+        self,
+        customer_id: str,
+        from_date: int,
+        to_date: int,
+        start: int = 1,
+        limit: int = TRANSACTIONS_PAGE_LIMIT,
+        sort: str = "asc",
+        include_pending: bool = True,
+    ) -> Transactions:
+        response = await self._request(
+            "GET",
+            "/aggregation/v3/customers/{customerId}/transactions",
+            {"customerId": customer_id},
+            params=self._transaction_params(from_date, to_date, start, limit, sort, include_pending),
+        )
+        return self._parse(Transactions, response)
+
+    async def iter_account_transaction_pages(
+        self,
+        customer_id: str,
+        account_id: str,
+        from_date: int,
+        to_date: int,
+        limit: int = TRANSACTIONS_PAGE_LIMIT,
+        sort: str = "asc",
+        include_pending: bool = True,
+    ) -> AsyncIterator[Transactions]:
+        """Yield non-empty pages until `found` records are read; stop on an empty page (no loops)."""
+        start = 1
+        read = 0
+        while True:
+            page = await self.get_account_transactions(
+                customer_id, account_id, from_date, to_date, start, limit, sort, include_pending
+            )
+            if not page.transactions:
+                return
+            read += len(page.transactions)
+            yield page
+            if read >= page.found:
+                return
+            start += len(page.transactions)
+
+    # ---- consent -----------------------------------------------------------------------------
+
+    async def get_authorization_details(self, institution_login_id: int) -> AuthorizationDetails | None:
+        """The consent window, or None when the login has none (legacy login 3003, old grant 3004)."""
+        try:
+            response = await self._request(
+                "GET",
+                "/customers/institution-logins/{institutionLoginId}/authorization-details",
+                {"institutionLoginId": institution_login_id},
+            )
+        except NotFound as exc:
+            if exc.code in NO_AUTHORIZATION_DETAILS_CODES:
+                return None
+            raise
+        return self._parse(AuthorizationDetails, response)
+
+    # ---- OBWMS webhook subscriptions ---------------------------------------------------------
+
+    async def create_subscription(self, subscription: Subscription) -> SubscriptionDetail:
+        response = await self._request(
+            "POST",
+            "/notification-subscriptions/webhooks",
+            body=subscription.to_wire(),
+            obwms=True,
+            policy=RetryPolicy.UNPROCESSED_ONLY,  # a duplicate subscription would double every event
+        )
+        return self._parse(SubscriptionDetail, response)
+
+    async def list_subscriptions(self, offset: int = 1, limit: int = 10) -> Subscriptions:
+        response = await self._request(
+            "GET",
+            "/notification-subscriptions/webhooks",
+            params={"offset": offset, "limit": limit},
+            obwms=True,
+        )
+        return self._parse(Subscriptions, response)
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionDetail:
+        response = await self._request(
+            "GET",
+            "/notification-subscriptions/webhooks/{subscriptionId}",
+            {"subscriptionId": subscription_id},
+            obwms=True,
+        )
+        return self._parse(SubscriptionDetail, response)
+
+    async def update_subscription(
+        self, subscription_id: str, subscription: Subscription
+    ) -> SubscriptionDetail:
+        response = await self._request(
+            "PUT",
+            "/notification-subscriptions/webhooks/{subscriptionId}",
+            {"subscriptionId": subscription_id},
+            body=subscription.to_wire(),
+            obwms=True,
+        )
+        return self._parse(SubscriptionDetail, response)
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        """True if deleted now, False if it was already gone."""
+        try:
+            await self._request(
+                "DELETE",
+                "/notification-subscriptions/webhooks/{subscriptionId}",
+                {"subscriptionId": subscription_id},
+                obwms=True,
+            )
+        except NotFound:
+            return False
+        return True
+
+
+def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _describe(model: type[BaseModel], exc: ValueError) -> str:
+    """Where the body failed to match, without echoing values (they may be account numbers)."""
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors()[:5])
+        return f"{model.__name__} did not match the spec ({problems})"
+    return f"{model.__name__}: body is not JSON"

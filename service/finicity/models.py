@@ -1,0 +1,223 @@
+"""Typed views of the Mastercard Open Banking US responses the flows read.
+
+Field names follow `specs/openbanking-us.yaml` (camelCase on the wire, snake_case in Python). Models
+ignore unknown fields and tolerate the spec's known quirks: numbers where strings are declared (and
+the reverse), `moreAvailable` as the string "true", epoch dates sent as strings, and `null` for
+fields the spec calls required. Money is `Decimal`: the client parses JSON with `parse_float=Decimal`
+so amounts are never rounded through a float.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class FinicityModel(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        # The spec's ids are strings in some objects; a number there must not fail a sync.
+        coerce_numbers_to_str=True,
+        frozen=True,
+    )
+
+
+# Pydantic's lax mode turns "1649244189" into 1649244189 and "true"/"false" into booleans, which
+# covers StringUnixDate, CreatedCustomer.createdDate and both spellings of moreAvailable.
+
+
+class AccessToken(FinicityModel):
+    token: str
+
+
+class CreatedCustomer(FinicityModel):
+    id: str
+    username: str
+    created_date: int | None = None
+
+
+class Customer(FinicityModel):
+    id: str
+    username: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    type: str | None = None  # "testing" | "active"
+    created_date: int | None = None
+    last_modified_date: int | None = None
+    application_id: str | None = None
+
+
+class Customers(FinicityModel):
+    found: int = 0
+    displaying: int = 0
+    more_available: bool = False
+    customers: list[Customer] = Field(default_factory=list)
+
+
+class ConnectLink(FinicityModel):
+    link: str
+
+
+class ConnectEmailLink(FinicityModel):
+    link: str
+    email_config: dict[str, Any] | None = None
+
+
+def mask_account_number(raw: object) -> str | None:
+    """"****1234": enough for a person to recognise the account, useless to anyone else."""
+    if raw is None:
+        return None
+    digits = str(raw).strip()
+    if not digits:
+        return None
+    return "****" + digits[-4:] if len(digits) > 4 else "****"
+
+
+class CustomerAccount(FinicityModel):
+    """An account. The raw `number` is masked on the way in and never stored on the object."""
+
+    id: str
+    customer_id: str | None = None
+    institution_id: str | None = None
+    institution_login_id: int
+    number_masked: str | None = None
+    account_number_display: str | None = None
+    real_account_number_last4: str | None = None
+    name: str | None = None
+    account_nickname: str | None = None
+    type: str | None = None
+    status: str | None = None
+    balance: Decimal | None = None
+    currency: str | None = None
+    balance_date: int | None = None
+    created_date: int | None = None
+    last_updated_date: int | None = None
+    last_transaction_date: int | None = None
+    oldest_transaction_date: int | None = None
+    aggregation_status_code: int | None = None
+    aggregation_success_date: int | None = None
+    aggregation_attempt_date: int | None = None
+    market_segment: str | None = None
+    authorization_start_date: int | None = None
+    authorization_end_date: int | None = None
+    authorization_expires: bool | None = None
+    display_position: int | None = None
+    linked_account_date: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replace_number_with_mask(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "number" in data:
+            data = dict(data)
+            data["numberMasked"] = mask_account_number(data.pop("number"))
+        return data
+
+
+class CustomerAccounts(FinicityModel):
+    accounts: list[CustomerAccount] = Field(default_factory=list)
+
+
+class Categorization(FinicityModel):
+    normalized_payee_name: str | None = None
+    category: str | None = None
+    best_representation: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class Transaction(FinicityModel):
+    id: int
+    account_id: int
+    customer_id: int
+    amount: Decimal
+    status: str  # active | pending | shadow
+    description: str | None = None
+    memo: str | None = None
+    type: str | None = None
+    transaction_date: int | None = None
+    posted_date: int | None = None
+    created_date: int | None = None
+    effective_date: int | None = None
+    check_num: str | None = None
+    unique_transaction_id: str | None = None
+    running_balance_amount: Decimal | None = None
+    categorization: Categorization | None = None
+
+
+class Transactions(FinicityModel):
+    found: int
+    displaying: int = 0
+    more_available: bool = False
+    from_date: int | None = None
+    to_date: int | None = None
+    sort: str | None = None
+    transactions: list[Transaction] = Field(default_factory=list)
+
+
+class AuthorizationDetails(FinicityModel):
+    """Consent window of an OAuth institution login (ISO-8601 strings on the wire)."""
+
+    institution_login_id: int
+    authorization_start_date: datetime
+    authorization_end_date: datetime
+
+
+# OBWMS (webhook subscriptions)
+
+
+class SubscriptionCondition(FinicityModel):
+    subscribe_for: str
+    includes: list[str] | None = None
+    excludes: list[str] | None = None
+
+
+class WebhookEvent(FinicityModel):
+    """An event in a subscription request."""
+
+    name: str
+    url: str | None = None
+    condition: SubscriptionCondition | None = None
+
+
+class Subscription(FinicityModel):
+    """Request body of create/update subscription."""
+
+    url: str | None = None
+    events: list[WebhookEvent]
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class SubscriptionEvent(FinicityModel):
+    webhook_event_id: str
+    name: str
+    url: str | None = None
+    status: str | None = None
+    condition: SubscriptionCondition | None = None
+
+
+class SubscriptionDetail(FinicityModel):
+    subscription_id: str
+    url: str | None = None
+    events: list[SubscriptionEvent] = Field(default_factory=list)
+    status: str | None = None  # active | inactive | pending | removed
+    created_date: datetime | None = None
+    last_updated_date: datetime | None = None
+
+
+class Subscriptions(FinicityModel):
+    count: int = 0
+    offset: int = 0
+    limit: int = 0
+    total: int = 0
+    subscriptions: list[SubscriptionDetail] = Field(default_factory=list)
