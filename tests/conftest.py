@@ -1,0 +1,96 @@
+"""Shared fixtures: the real local Postgres (migrations applied by `make test`/`make up`), CPAs and
+clients made per test, and the RPC port through both adapters."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import httpx
+import psycopg
+import pytest
+
+from service.db.postgres import PostgresRpc
+from service.db.supabase import SupabaseRpc
+from tests.support.postgrest import PostgrestRpcTransport, mint_jwt
+
+JWT_SECRET = "local-test-jwt-secret-with-at-least-32-characters"
+
+
+def _database_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:54322/postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = _database_url()
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"no database at {url}: run `make test` (or `make up` first) — {exc}", returncode=3)
+    return url
+
+
+@pytest.fixture(scope="session")
+def authenticator_url(database_url: str) -> str:
+    """How PostgREST logs in: as `authenticator`, which may only switch to the API roles."""
+    conninfo = psycopg.conninfo.conninfo_to_dict(database_url)
+    conninfo.update(user="authenticator", password="authenticator")
+    return psycopg.conninfo.make_conninfo(**conninfo)
+
+
+@pytest.fixture
+def pg(database_url: str) -> Iterator[psycopg.Connection]:
+    """A superuser connection for arranging rows and inspecting results (bypasses RLS)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def make_cpa(pg: psycopg.Connection):
+    def make(email: str | None = None) -> uuid.UUID:
+        user_id = uuid.uuid4()
+        pg.execute("insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
+                   (user_id, email or f"cpa-{user_id.hex[:8]}@example.test"))
+        return user_id
+    return make
+
+
+@pytest.fixture
+def make_client(pg: psycopg.Connection):
+    def make(cpa_id: uuid.UUID, name: str = "Client") -> uuid.UUID:
+        client_id = uuid.uuid4()
+        pg.execute("insert into public.clients (id, user_id, name, email) values (%s, %s, %s, %s)",
+                   (client_id, cpa_id, name, f"owner-{client_id.hex[:8]}@example.test"))
+        return client_id
+    return make
+
+
+@contextmanager
+def acting_as(database_url: str, role: str, sub: uuid.UUID | None = None) -> Iterator[psycopg.Connection]:
+    """A transaction that looks to Postgres exactly like a PostgREST request by that caller."""
+    claims = {"role": role} | ({"sub": str(sub)} if sub else {})
+    with psycopg.connect(database_url) as conn:
+        conn.execute("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                     (role, psycopg.types.json.Jsonb(claims).dumps(claims)))
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+@pytest.fixture(params=["postgres", "supabase"])
+async def rpc(request: pytest.FixtureRequest, database_url: str, authenticator_url: str) -> AsyncIterator[object]:
+    """The RPC port through each adapter, against the same real database."""
+    if request.param == "postgres":
+        port: PostgresRpc | SupabaseRpc = PostgresRpc(database_url, max_size=4)
+        await port.open()
+    else:
+        transport = PostgrestRpcTransport(authenticator_url, JWT_SECRET)
+        http = httpx.AsyncClient(transport=transport, base_url="http://supabase.test")
+        port = SupabaseRpc("http://supabase.test", mint_jwt(JWT_SECRET, "service_role"), http=http)
+        await port.open()
+    yield port
+    await port.close()
