@@ -1,0 +1,60 @@
+"""Sandbox configuration, read from the environment (same variable names as the service)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SandboxConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    partner_id: str = Field(
+        "1445585709680", validation_alias=AliasChoices("OPEN_BANKING_PARTNER_ID", "partner_id")
+    )
+    partner_secret: str = Field(
+        "sandbox-partner-secret-0",
+        validation_alias=AliasChoices("OPEN_BANKING_PARTNER_SECRET", "partner_secret"),
+    )
+    app_key: str = Field("sandbox-app-key", validation_alias=AliasChoices("OPEN_BANKING_APP_KEY", "app_key"))
+    webhook_private_key: str | None = Field(
+        None, validation_alias=AliasChoices("SANDBOX_WEBHOOK_PRIVATE_KEY", "webhook_private_key")
+    )
+    # Connect webhook delivery: attempts and the delays between them (seconds).
+    webhook_max_attempts: int = Field(
+        5, validation_alias=AliasChoices("SANDBOX_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts")
+    )
+    webhook_retry_delays: list[float] = Field(
+        [0.2, 0.5, 1.0, 2.0, 4.0],
+        validation_alias=AliasChoices("SANDBOX_WEBHOOK_RETRY_DELAYS", "webhook_retry_delays"),
+    )
+    webhook_timeout: float = Field(
+        5.0, validation_alias=AliasChoices("SANDBOX_WEBHOOK_TIMEOUT", "webhook_timeout")
+    )
+    # OBWMS signing options (see sandbox/signing.py).
+    obwms_message_format: str = Field(
+        "body.timestamp",
+        validation_alias=AliasChoices("SANDBOX_OBWMS_MESSAGE_FORMAT", "obwms_message_format"),
+    )
+    obwms_signature_encoding: str = Field(
+        "der", validation_alias=AliasChoices("SANDBOX_OBWMS_SIGNATURE_ENCODING", "obwms_signature_encoding")
+    )
+    obwms_text_encoding: str = Field(
+        "hex", validation_alias=AliasChoices("SANDBOX_OBWMS_TEXT_ENCODING", "obwms_text_encoding")
+    )
+    token_lifetime_seconds: int = 7200
+    link_ttl_seconds: int = 7200
+
+    @field_validator("webhook_private_key")
+    @classmethod
+    def _unescape_newlines(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.replace("\\n", "\n").strip() + "\n"
+
+    @field_validator("webhook_retry_delays", mode="before")
+    @classmethod
+    def _parse_delays(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [float(x) for x in value.split(",") if x.strip()]
+        return value

@@ -1,0 +1,325 @@
+"""Control API under /_sandbox/ (see sandbox/README.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from litestar import Request, Response, delete, get, post
+
+from sandbox.data import DEFAULT_PROFILE, advance_bank, connect_customer
+from sandbox.errors import ApiError, json_response
+from sandbox.faults import parse_fault
+from sandbox.routes.common import account_json, read_json
+from sandbox.signing import public_key_pem
+from sandbox.state import Customer, SandboxState
+from sandbox.webhooks import Deliverer
+
+
+def _err(status: int, message: str) -> ApiError:
+    return ApiError(status, {"error": message})
+
+
+def _ctx(request: Request) -> tuple[SandboxState, Deliverer]:
+    return request.app.state.sandbox, request.app.state.deliverer
+
+
+def _customer(state: SandboxState, body: dict) -> Customer:
+    customer = state.customers.get(str(body.get("customerId", "")))
+    if customer is None:
+        raise _err(404, f"unknown customerId {body.get('customerId')!r}")
+    return customer
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+@get("/_sandbox/health")
+async def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@post("/_sandbox/connect/complete")
+async def connect_complete(request: Request) -> Response:
+    state, deliverer = _ctx(request)
+    body = await read_json(request)
+    customer = _customer(state, body)
+    link = customer.latest_link
+    if link is None:
+        raise _err(409, "no Connect link was generated for this customer")
+    if state.clock.now() * 1000 > link.ttl_ms:
+        raise _err(409, "the latest Connect link has expired (ttl passed on the sandbox clock)")
+    if link.single_use and link.used:
+        raise _err(409, "the latest Connect link was single-use and has been used")
+    profile = {**DEFAULT_PROFILE, **(body.get("profile") or {})}
+    outcome = body.get("outcome", "success")
+    if outcome not in ("success", "unableToConnect"):
+        raise _err(400, "outcome must be success or unableToConnect")
+    inst = str(profile["institutionId"])
+    oauth = bool(profile["oauth"])
+    link.used = True
+    events: list[tuple[str, dict]] = [("started", {}), ("institutionSupported", {"institutionId": inst})]
+    adding = {"institutionId": inst, "oauth": True} if oauth else {"institutionId": inst}
+    events.append(("adding", adding))
+    login_id, accounts, tx_count = None, [], 0
+    if outcome == "unableToConnect":
+        events.append(("unableToConnect", {"institutionId": inst, "code": int(body.get("code", 103))}))
+    else:
+        if link.kind == "fix" and link.institution_login_id:
+            login = customer.logins[int(link.institution_login_id)]
+            now = state.clock.now_int()
+            login.consent_start, login.consent_end = now, now + int(profile["consentDays"]) * 86_400
+            accounts = [a for a in customer.accounts.values() if a.login_id == login.id]
+            inst, oauth = login.institution_id, login.oauth
+        else:
+            login, accounts = connect_customer(state, customer, profile)
+        login_id = login.id
+        customer.index(None, False)  # warm the customer-wide page index
+        tx_count = sum(len(a.txs) for a in accounts)
+        acct_json = [account_json(state, a) for a in accounts]
+        events.append(("processing", {"institutionId": inst}))
+        if not oauth:
+            events.append(("discovered", {"institutionId": inst, "accounts": acct_json}))
+        added = {"institutionId": inst, "accounts": acct_json}
+        if oauth:
+            added["oauth"] = True
+        events.append(("added", added))
+        events.append(("done", {"institutionId": inst}))
+    result = {
+        "customerId": customer.id,
+        "institutionLoginId": login_id,
+        "accounts": [a.id for a in accounts],
+        "transactions": tx_count,
+        "events": [e for e, _ in events],
+        "webhook": link.webhook,
+        "deliveries": [],
+    }
+    if link.webhook:
+        items = [
+            deliverer.connect_item(link.webhook, customer.id, e, p, link, i)
+            for i, (e, p) in enumerate(events)
+        ]
+        if body.get("wait", True):
+            result["deliveries"] = await deliverer.send_batch("connect", items)
+        else:
+            state.spawn(deliverer.send_batch("connect", items))
+    return json_response(result)
+
+
+def _condition_ok(ev: dict, body_obj: dict) -> bool:
+    cond = ev.get("condition")
+    if not cond:
+        return True
+    key = cond["subscribeFor"]
+    value = body_obj.get(key, body_obj.get("data", {}).get(key))
+    value = None if value is None else str(value)
+    if cond.get("includes") and value not in cond["includes"]:
+        return False
+    return not (cond.get("excludes") and value in cond["excludes"])
+
+
+@post("/_sandbox/obwms/send")
+async def obwms_send(request: Request) -> Response:
+    state, deliverer = _ctx(request)
+    body = await read_json(request)
+    event = body.get("event")
+    if not isinstance(event, str) or not event:
+        raise _err(400, "event is required")
+    data = body.get("data")
+    login_id = body.get("institutionLoginId")
+    login = state.logins.get(int(login_id)) if str(login_id or "").isdigit() else None
+    if data is None and login is not None:
+        now = state.clock.now_int()
+        data = {
+            "institutionId": login.institution_id,
+            "authorizationStartDate": _iso(login.consent_start),
+            "authorizationEndDate": _iso(login.consent_end),
+            "daysUntilExpiration": max(0, (login.consent_end - now) // 86_400),
+        }
+    body_obj: dict = {"eventId": str(uuid.uuid4()), "eventType": event, "eventTime": _iso(state.clock.now())}
+    if body.get("customerId") is not None:
+        body_obj["customerId"] = str(body["customerId"])
+    if login_id is not None:
+        body_obj["institutionLoginId"] = int(login_id)
+    body_obj["data"] = data or {}
+    items = []
+    for sub in state.subscriptions.values():
+        if sub.status != "active":
+            continue
+        for ev in sub.events:
+            if ev["name"] == event and ev["status"] == "active" and _condition_ok(ev, body_obj):
+                items.append(deliverer.obwms_item(ev.get("url") or sub.url, body_obj, request.app.state.key))
+    result = {
+        "eventId": body_obj["eventId"],
+        "body": body_obj,
+        "targets": [i[0] for i in items],
+        "deliveries": [],
+    }
+    if body.get("wait", True):
+        result["deliveries"] = await deliverer.send_batch("obwms", items)
+    else:
+        state.spawn(deliverer.send_batch("obwms", items))
+    return json_response(result)
+
+
+@get("/_sandbox/webhook-public-key", media_type="text/plain")
+async def webhook_public_key(request: Request) -> Response:
+    return Response(content=public_key_pem(request.app.state.key), media_type="text/plain")
+
+
+@get("/_sandbox/webhooks/deliveries")
+async def list_deliveries(request: Request) -> Response:
+    return json_response({"deliveries": request.app.state.sandbox.deliveries})
+
+
+@delete("/_sandbox/webhooks/deliveries", status_code=204)
+async def clear_deliveries(request: Request) -> None:
+    request.app.state.sandbox.deliveries.clear()
+
+
+@get("/_sandbox/outbox")
+async def outbox(request: Request) -> Response:
+    return json_response({"emails": request.app.state.sandbox.outbox})
+
+
+def _clock_json(state: SandboxState) -> dict:
+    now = state.clock.now()
+    return {"now": int(now), "nowIso": _iso(now), "offsetSeconds": state.clock.offset}
+
+
+@get("/_sandbox/clock")
+async def get_clock(request: Request) -> Response:
+    return json_response(_clock_json(request.app.state.sandbox))
+
+
+@post("/_sandbox/clock")
+async def move_clock(request: Request) -> Response:
+    state = request.app.state.sandbox
+    body = await read_json(request)
+    try:
+        seconds = float(body.get("advanceSeconds", 0))
+    except (TypeError, ValueError):
+        raise _err(400, "advanceSeconds must be a number") from None
+    state.clock.offset += seconds
+    return json_response(_clock_json(state))
+
+
+@post("/_sandbox/bank/advance")
+async def bank_advance(request: Request) -> Response:
+    state = request.app.state.sandbox
+    body = await read_json(request)
+    customer = _customer(state, body)
+    out = advance_bank(
+        state,
+        customer,
+        days=int(body.get("days", 3)),
+        new_per_account=int(body.get("newPerAccount", 5)),
+        post_pending=bool(body.get("postPending", True)),
+        shadow=int(body.get("shadow", 0)),
+        seed=body.get("seed"),
+    )
+    return json_response(out)
+
+
+@post("/_sandbox/faults")
+async def add_fault(request: Request) -> Response:
+    state = request.app.state.sandbox
+    try:
+        fault = parse_fault(await read_json(request), len(state.faults) + 1)
+    except (TypeError, ValueError) as exc:
+        raise _err(400, str(exc)) from None
+    state.faults.append(fault)
+    return json_response(fault.as_json(), 201)
+
+
+@get("/_sandbox/faults")
+async def list_faults(request: Request) -> Response:
+    return json_response({"faults": [f.as_json() for f in request.app.state.sandbox.faults]})
+
+
+@delete("/_sandbox/faults", status_code=204)
+async def clear_faults(request: Request) -> None:
+    request.app.state.sandbox.faults.clear()
+
+
+@get("/_sandbox/stats")
+async def stats(request: Request) -> Response:
+    return json_response(request.app.state.sandbox.stats.as_json())
+
+
+@post("/_sandbox/reset")
+async def reset(request: Request) -> Response:
+    request.app.state.sandbox.reset()
+    return json_response({"status": "reset"})
+
+
+@get("/_sandbox/customers/{customer_id:str}")
+async def inspect_customer(request: Request, customer_id: str) -> Response:
+    state = request.app.state.sandbox
+    customer = _customer(state, {"customerId": customer_id})
+    link = customer.latest_link
+    return json_response(
+        {
+            "id": customer.id,
+            "username": customer.username,
+            "type": customer.type,
+            "latestLink": None
+            if link is None
+            else {
+                "kind": link.kind,
+                "link": link.url,
+                "timestamp": link.timestamp_ms,
+                "ttl": link.ttl_ms,
+                "webhook": link.webhook,
+                "webhookData": link.webhook_data,
+                "webhookHeaders": link.webhook_headers,
+                "redirectUri": link.redirect_uri,
+                "consumerId": link.consumer_id,
+                "singleUseUrl": link.single_use,
+                "institutionLoginId": link.institution_login_id,
+                "used": link.used,
+            },
+            "institutionLogins": [
+                {
+                    "id": lg.id,
+                    "institutionId": lg.institution_id,
+                    "oauth": lg.oauth,
+                    "consentStart": lg.consent_start,
+                    "consentEnd": lg.consent_end,
+                }
+                for lg in customer.logins.values()
+            ],
+            "accounts": [
+                {
+                    "id": a.id,
+                    "fullNumber": a.number,
+                    "maskedNumber": "x" * (len(a.number) - 4) + a.number[-4:],
+                    "type": a.type,
+                    "institutionLoginId": a.login_id,
+                    "transactions": len(a.txs),
+                }
+                for a in customer.accounts.values()
+            ],
+        }
+    )
+
+
+HANDLERS = [
+    health,
+    connect_complete,
+    obwms_send,
+    webhook_public_key,
+    list_deliveries,
+    clear_deliveries,
+    outbox,
+    get_clock,
+    move_clock,
+    bank_advance,
+    add_fault,
+    list_faults,
+    clear_faults,
+    stats,
+    reset,
+    inspect_customer,
+]

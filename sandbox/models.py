@@ -1,0 +1,41 @@
+"""Wire models serialised with msgspec (field names are the spec's)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Categorization(msgspec.Struct, omit_defaults=True):
+    normalizedPayeeName: str
+    category: str
+    country: str = "USA"
+    bestRepresentation: str | None = None
+    city: str | None = None
+    state: str | None = None
+
+
+class Tx(msgspec.Struct, omit_defaults=True):
+    id: int
+    amount: float
+    accountId: int
+    customerId: int
+    status: str
+    description: str
+    createdDate: int
+    memo: str | None = None
+    type: str | None = None
+    transactionDate: int | None = None
+    postedDate: int | None = None
+    checkNum: str | None = None
+    categorization: Categorization | None = None
+
+    @property
+    def effective_date(self) -> int:
+        """The date the range filter and the sort use: postedDate if posted, transactionDate if pending."""
+        if self.status == "pending" or self.postedDate is None:
+            return self.transactionDate or 0
+        return self.postedDate
+
+
+_encoder = msgspec.json.Encoder()
+encode = _encoder.encode

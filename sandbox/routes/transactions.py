@@ -1,0 +1,58 @@
+"""Transactions: GetAllCustomerTransactions (v3) and GetCustomerAccountTransactions (v4).
+
+Range filter and sort use the effective date: `postedDate` for posted transactions, `transactionDate` for
+pending ones; ties are ordered by id. Pages are joined from pre-encoded transaction bytes.
+"""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get
+
+from sandbox.auth import guard
+from sandbox.errors import JSON, error, invalid_param
+from sandbox.routes.common import bool_param, get_account, get_customer, int_param
+
+
+def _page(request: Request, customer, account_id: str | None) -> Response:
+    from_date = int_param(request, "fromDate", required=True)
+    to_date = int_param(request, "toDate", required=True)
+    start = int_param(request, "start", 1)
+    limit = int_param(request, "limit", 25)
+    sort = request.query_params.get("sort") or "desc"
+    include_pending = bool_param(request, "includePending", False)
+    if sort not in ("asc", "desc"):
+        raise invalid_param("sort", "must be asc or desc")
+    if from_date > to_date:
+        raise error(400, 41002, "Invalid date range: fromDate must not be after toDate")
+    if start < 1:
+        raise error(400, 41003, "Start index cannot be less than one.")
+    if limit < 1:
+        raise error(400, 41004, "Limit cannot be less than one.")
+    if limit > 1000:
+        raise invalid_param("limit", "cannot be greater than 1000")
+    found, items = customer.index(account_id, include_pending).page(
+        from_date, to_date, start, limit, sort == "desc"
+    )
+    more = "true" if start - 1 + len(items) < found else "false"
+    head = (
+        f'{{"found":{found},"displaying":{len(items)},"moreAvailable":"{more}","fromDate":"{from_date}",'
+        f'"toDate":"{to_date}","sort":"{sort}","transactions":['
+    ).encode()
+    return Response(content=head + b",".join(items) + b"]}", media_type=JSON)
+
+
+@get("/aggregation/v3/customers/{customer_id:str}/transactions", opt={"op": "GetAllCustomerTransactions"})
+async def customer_transactions(request: Request, customer_id: str) -> Response:
+    state = await guard(request, "transactions")
+    return _page(request, get_customer(state, customer_id), None)
+
+
+@get(
+    "/aggregation/v4/customers/{customer_id:str}/accounts/{account_id:str}/transactions",
+    opt={"op": "GetCustomerAccountTransactions"},
+)
+async def account_transactions(request: Request, customer_id: str, account_id: str) -> Response:
+    state = await guard(request, "transactions")
+    customer = get_customer(state, customer_id)
+    get_account(customer, account_id)
+    return _page(request, customer, account_id)

@@ -1,0 +1,218 @@
+"""In-memory sandbox state: clock, tokens, customers, links, logins, accounts, transactions, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.models import Tx, encode
+
+
+class Clock:
+    """Wall clock plus an adjustable offset (POST /_sandbox/clock)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def now_int(self) -> int:
+        return int(self.now())
+
+
+@dataclass
+class Link:
+    kind: str  # generate | email | fix
+    url: str
+    timestamp_ms: int
+    ttl_ms: int
+    webhook: str | None = None
+    webhook_content_type: str = "application/json"
+    webhook_data: dict | None = None
+    webhook_headers: dict | None = None
+    redirect_uri: str | None = None
+    consumer_id: str | None = None
+    single_use: bool = False
+    institution_login_id: str | None = None
+    used: bool = False
+
+
+@dataclass
+class Login:
+    id: int
+    customer_id: str
+    institution_id: str
+    oauth: bool
+    consent_start: int
+    consent_end: int
+    created: int
+
+
+@dataclass
+class Account:
+    id: str
+    customer_id: str
+    login_id: int
+    institution_id: str
+    number: str
+    name: str
+    nickname: str
+    type: str
+    opening_balance: float
+    created: int
+    display_position: int
+    last_attempt: int
+    last_success: int
+    txs: dict[int, Tx] = field(default_factory=dict)
+    encoded: dict[int, bytes] = field(default_factory=dict)
+
+    def put(self, tx: Tx) -> None:
+        self.txs[tx.id] = tx
+        self.encoded[tx.id] = encode(tx)
+
+    def drop(self, tx_id: int) -> None:
+        self.txs.pop(tx_id, None)
+        self.encoded.pop(tx_id, None)
+
+    @property
+    def balance(self) -> float:
+        return round(
+            self.opening_balance + sum(t.amount for t in self.txs.values() if t.status == "active"), 2
+        )
+
+
+class TxIndex:
+    """Transactions of a scope sorted by (effective date, id); pages are slices of pre-encoded bytes."""
+
+    def __init__(self, accounts: list[Account], include_pending: bool) -> None:
+        rows = []
+        for acct in accounts:
+            enc = acct.encoded
+            for tx in acct.txs.values():
+                if include_pending or tx.status != "pending":
+                    rows.append((tx.effective_date, tx.id, enc[tx.id]))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        self.dates = [r[0] for r in rows]
+        self.items = [r[2] for r in rows]
+
+    def page(
+        self, from_date: int, to_date: int, start: int, limit: int, desc: bool
+    ) -> tuple[int, list[bytes]]:
+        lo = bisect_left(self.dates, from_date)
+        hi = bisect_right(self.dates, to_date)
+        found = max(0, hi - lo)
+        first = start - 1
+        if first >= found:
+            return found, []
+        count = min(limit, found - first)
+        if desc:
+            top = hi - first
+            return found, self.items[top - count : top][::-1]
+        return found, self.items[lo + first : lo + first + count]
+
+
+@dataclass
+class Customer:
+    id: str
+    username: str
+    type: str
+    created: int
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    application_id: str | None = None
+    latest_link: Link | None = None
+    logins: dict[int, Login] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    version: int = 0
+    next_tx_id: int | None = None
+    _index: dict[tuple, TxIndex] = field(default_factory=dict)
+
+    def touch(self) -> None:
+        self.version += 1
+        self._index.clear()
+
+    def index(self, account_id: str | None, include_pending: bool) -> TxIndex:
+        key = (account_id, include_pending)
+        idx = self._index.get(key)
+        if idx is None:
+            accts = [self.accounts[account_id]] if account_id else list(self.accounts.values())
+            idx = self._index[key] = TxIndex(accts, include_pending)
+        return idx
+
+
+@dataclass
+class Token:
+    value: str
+    issued: float
+    expires: float
+    revoked: bool = False
+
+
+@dataclass
+class Subscription:
+    id: str
+    url: str | None
+    events: list[dict]
+    status: str
+    created: str
+    updated: str
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.operations: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.partner_auth = {"count": 0, "success": 0, "failure": 0}
+        self.webhooks: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def record(self, op: str, status: int) -> None:
+        self.operations[op][str(status)] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "operations": {op: dict(v) for op, v in self.operations.items()},
+            "partnerAuth": dict(self.partner_auth),
+            "webhooks": {k: dict(v) for k, v in self.webhooks.items()},
+        }
+
+
+class SandboxState:
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.clock.offset = 0.0
+        self.tokens: dict[str, Token] = {}
+        self.customers: dict[str, Customer] = {}
+        self.logins: dict[int, Login] = {}
+        self.subscriptions: dict[str, Subscription] = {}
+        self.outbox: list[dict] = []
+        self.deliveries: list[dict] = []
+        self.faults: list = []
+        self.stats = Stats()
+        self.next_customer_id = 7_005_061_234
+        self.next_login_id = 7_008_461_438
+        for task in list(getattr(self, "tasks", ())):
+            task.cancel()
+        self.tasks: set[asyncio.Task] = set()
+
+    def new_customer_id(self) -> str:
+        self.next_customer_id += 1
+        return str(self.next_customer_id)
+
+    def new_login_id(self) -> int:
+        self.next_login_id += 1
+        return self.next_login_id
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
