@@ -1,0 +1,31 @@
+"""What a job handler receives and may raise."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from service.runtime import Services
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    heartbeat: Callable[[], Awaitable[None]] = field(default=lambda: _noop(), compare=False, repr=False)
+
+
+async def _noop() -> None:
+    return None
+
+
+class PermanentJobError(Exception):
+    """Retrying cannot help (bad payload, a row that no longer exists): the job goes `dead` now."""
+
+
+Handler = Callable[["Services", Job], Awaitable[None]]

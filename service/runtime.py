@@ -1,0 +1,37 @@
+"""The long-lived objects one service process owns, built in the app's lifespan (or by the CLI)
+and handed to routes, jobs and flows. Nothing here is created at import time."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+
+from service.db.port import Rpc
+from service.finicity.client import FinicityClient
+from service.finicity.tokens import PartnerTokenService, TokenCipher
+from service.observability import Metrics
+from service.settings import Settings
+
+
+def process_id() -> str:
+    """Names this process in job leases and token-refresh leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    rpc: Rpc
+    finicity: FinicityClient
+    tokens: PartnerTokenService
+    metrics: Metrics
+    holder_id: str = field(default_factory=process_id)
+
+
+def finicity_timeout() -> httpx.Timeout:
+    # Account refresh can take minutes at Mastercard; everything else should be quick.
+    return httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=10.0)

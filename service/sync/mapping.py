@@ -1,0 +1,97 @@
+"""Pure mappers from Mastercard's shapes to the rows our RPC functions take.
+
+Money stays Decimal, times become timezone-aware UTC datetimes, full account numbers never
+leave the client model (only the masked form is mapped), and Finicity's transaction statuses
+become ours: `active` → posted, `pending` → pending, `shadow` → shadow (removed, never stored).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from service.finicity.models import CustomerAccount, Transaction
+
+UTC = dt.UTC
+
+
+def customer_username(platform_client_id: uuid.UUID) -> str:
+    """Deterministic, so a retried create finds the customer it made instead of making another
+    (Finicity rule: 6-255 chars of letters, digits and a few symbols, unique per partner)."""
+    return f"cpa-{platform_client_id.hex}"
+
+
+def from_epoch(value: int | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def to_epoch(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def map_account(account: CustomerAccount) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "institution_login_id": account.institution_login_id,
+        "institution_id": account.institution_id,
+        "name": account.name or account.account_nickname,
+        "type": account.type,
+        "status": account.status,
+        "number_masked": account.number_masked,
+        "currency": account.currency or "USD",
+        "balance": account.balance,
+        "balance_date": from_epoch(account.balance_date),
+        "last_updated_at": from_epoch(account.last_updated_date),
+        "aggregation_status_code": account.aggregation_status_code,
+        "display_position": account.display_position,
+    }
+
+
+_STATUS = {"active": "posted", "posted": "posted", "pending": "pending", "shadow": "shadow"}
+
+
+def map_transaction_status(status: str) -> str:
+    return _STATUS.get(status.lower(), "posted")
+
+
+def map_transaction(tx: Transaction) -> dict[str, Any]:
+    status = map_transaction_status(tx.status)
+    categorization = tx.categorization
+    return {
+        "id": tx.id,
+        "amount": tx.amount,
+        "description": tx.description,
+        "memo": tx.memo,
+        "status": status,
+        "transaction_at": from_epoch(tx.transaction_date),
+        "posted_at": from_epoch(tx.posted_date) if status == "posted" else None,
+        "category": categorization.category if categorization else None,
+        "payee": categorization.normalized_payee_name if categorization else None,
+        "check_number": tx.check_num,
+        "type": tx.type,
+    }
+
+
+def sync_window(
+    now: dt.datetime,
+    *,
+    last_posted_at: dt.datetime | None,
+    oldest_pending_at: dt.datetime | None,
+    backfill_months: int,
+    overlap_days: int,
+) -> tuple[dt.datetime, dt.datetime]:
+    """[from, to] for one account: a full backfill first, then from the last posted date minus
+    an overlap (late-posting rows), or from the oldest pending row if that is earlier, so a
+    pending row that posts under a new id is always inside a window that is reconciled."""
+    backfill_start = now - dt.timedelta(days=round(backfill_months * 30.44))
+    if last_posted_at is None:
+        start = backfill_start
+    else:
+        start = last_posted_at - dt.timedelta(days=overlap_days)
+        if oldest_pending_at is not None:
+            start = min(start, oldest_pending_at)
+        start = max(start, backfill_start)
+    return start, now
