@@ -71,7 +71,7 @@ class ConnectEmailLink(FinicityModel):
 
 
 def mask_account_number(raw: object) -> str | None:
-    """"****1234": enough for a person to recognise the account, useless to anyone else."""
+    """ "****1234": enough for a person to recognise the account, useless to anyone else."""
     if raw is None:
         return None
     digits = str(raw).strip()

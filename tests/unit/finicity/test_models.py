@@ -1,0 +1,89 @@
+import json
+from decimal import Decimal
+
+from service.finicity.models import CreatedCustomer, CustomerAccount, Customers, Transactions
+
+ACCOUNT = {
+    "id": "5011648377",
+    "number": "201940541",
+    "accountNumberDisplay": "7528",
+    "name": "Super Checking",
+    "balance": 401.26,
+    "type": "checking",
+    "aggregationStatusCode": 0,
+    "status": "active",
+    "customerId": "1005061234",
+    "institutionId": "4222",
+    "balanceDate": 1607450357,
+    "createdDate": 1607450357,
+    "lastUpdatedDate": 1607450357,
+    "currency": "USD",
+    "institutionLoginId": 1007302745,
+    "displayPosition": 2,
+}
+
+
+def _decimal_json(text: str) -> object:
+    return json.loads(text, parse_float=Decimal)
+
+
+def test_created_date_may_be_a_string() -> None:
+    created = CreatedCustomer.model_validate({"id": "1", "username": "u", "createdDate": "1649244189"})
+    assert created.created_date == 1649244189
+
+
+def test_customers_more_available_may_be_bool_or_string() -> None:
+    assert Customers.model_validate(
+        {"displaying": 0, "moreAvailable": "true", "customers": []}
+    ).more_available
+    assert not Customers.model_validate(
+        {"displaying": 0, "moreAvailable": False, "customers": []}
+    ).more_available
+
+
+def test_transaction_ids_are_integers_and_amount_is_exact_decimal() -> None:
+    page = Transactions.model_validate(
+        _decimal_json(
+            '{"found":1,"displaying":1,"moreAvailable":"false","fromDate":"1704067200","toDate":"1706745600",'
+            '"sort":"asc","transactions":[{"id":21284820852,"amount":-1234.56,"accountId":5011648377,'
+            '"customerId":1005061234,"status":"active","description":"X","createdDate":1706490000,'
+            '"checkNum":1001,"categorization":{"category":"Mobile Phone","normalizedPayeeName":"V",'
+            '"country":"USA"}}]}'
+        )
+    )
+    txn = page.transactions[0]
+    assert (txn.id, txn.account_id, txn.customer_id) == (21284820852, 5011648377, 1005061234)
+    assert txn.amount == Decimal("-1234.56") and isinstance(txn.amount, Decimal)
+    assert str(txn.amount) == "-1234.56"
+    assert page.more_available is False
+    assert (page.from_date, page.to_date) == (1704067200, 1706745600)
+    assert txn.check_num == "1001"
+    assert txn.categorization is not None and txn.categorization.category == "Mobile Phone"
+
+
+def test_account_balance_is_decimal_and_ids_typed() -> None:
+    account = CustomerAccount.model_validate(_decimal_json(json.dumps(ACCOUNT)))
+    assert account.balance == Decimal("401.26")
+    assert account.institution_login_id == 1007302745
+    assert account.id == "5011648377"
+
+
+def test_account_number_is_masked_and_raw_number_never_kept() -> None:
+    account = CustomerAccount.model_validate(ACCOUNT)
+    assert account.number_masked == "****0541"
+    assert "201940541" not in repr(account)
+    assert "201940541" not in account.model_dump_json()
+    assert "201940541" not in json.dumps(account.model_dump(mode="json"))
+    assert not hasattr(account, "number")
+
+
+def test_short_account_number_is_fully_masked() -> None:
+    assert CustomerAccount.model_validate({**ACCOUNT, "number": "1234"}).number_masked == "****"
+
+
+def test_numeric_account_id_is_accepted_as_string() -> None:
+    assert CustomerAccount.model_validate({**ACCOUNT, "id": 5011648377}).id == "5011648377"
+
+
+def test_unknown_fields_are_ignored() -> None:
+    assert CustomerAccount.model_validate({**ACCOUNT, "somethingNew": {"x": 1}}).id == "5011648377"
