@@ -30,8 +30,9 @@ ACCOUNT = {
     "currency": "USD",
     "institutionLoginId": 1007302745,
 }
-SUBSCRIPTION = {
-    "subscriptionId": "661f3c48-f596-423b-81f5-d275d4dd1345",
+SUBSCRIPTION_ID = "661f3c48-f596-423b-81f5-d275d4dd1345"
+SUBSCRIPTION: dict[str, object] = {
+    "subscriptionId": SUBSCRIPTION_ID,
     "url": "https://svc.example/webhooks/mastercard",
     "events": [
         {
@@ -327,7 +328,7 @@ async def test_create_subscription_posts_subscription_with_obwms_headers(
     assert request.headers["App-Key"] == APP_KEY
     assert request.headers["App-Token"] == request.headers["Finicity-App-Token"] == "tok-1"
     assert request.headers["X-External-Request-Id"]
-    assert detail.subscription_id == SUBSCRIPTION["subscriptionId"]
+    assert detail.subscription_id == SUBSCRIPTION_ID
 
 
 async def test_list_subscriptions_sends_offset_and_limit(
@@ -346,7 +347,7 @@ async def test_subscription_by_id_operations_use_its_path(
     make_client: Callable[..., FinicityClient], httpx_mock: HTTPXMock, method: str
 ) -> None:
     client = make_client()
-    sid = SUBSCRIPTION["subscriptionId"]
+    sid = SUBSCRIPTION_ID
     httpx_mock.add_response(
         status_code=204 if method == "DELETE" else 200, json=None if method == "DELETE" else SUBSCRIPTION
     )

@@ -19,7 +19,7 @@ from service.finicity.errors import (
 )
 from tests.unit.finicity.conftest import APP_KEY, PARTNER_SECRET, FakeTokens, SleepRecorder
 
-ACCOUNTS_OK = {"accounts": []}
+ACCOUNTS_OK: dict[str, list[object]] = {"accounts": []}
 RATE_LIMITED = {"code": "3300001", "message": "Too many request. Please try after some time"}
 
 
