@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath
 
 from sandbox.data import DEFAULT_PROFILE, advance_bank, connect_customer
 from sandbox.errors import ApiError, json_response
@@ -255,7 +256,7 @@ async def reset(request: Request) -> Response:
 
 
 @get("/_sandbox/customers/{customer_id:str}")
-async def inspect_customer(request: Request, customer_id: str) -> Response:
+async def inspect_customer(request: Request, customer_id: FromPath[str]) -> Response:
     state = request.app.state.sandbox
     customer = _customer(state, {"customerId": customer_id})
     link = customer.latest_link

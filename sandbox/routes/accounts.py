@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from sandbox.auth import guard
 from sandbox.errors import ApiError, json_response
@@ -12,7 +13,7 @@ from sandbox.routes.common import account_json, get_account, get_customer
 
 
 @get("/aggregation/v1/customers/{customer_id:str}/accounts", opt={"op": "GetCustomerAccounts"})
-async def get_accounts(request: Request, customer_id: str) -> Response:
+async def get_accounts(request: Request, customer_id: FromPath[str]) -> Response:
     state = await guard(request, "accounts")
     customer = get_customer(state, customer_id)
     status = request.query_params.get("status")
@@ -23,7 +24,7 @@ async def get_accounts(request: Request, customer_id: str) -> Response:
 
 
 @post("/aggregation/v1/customers/{customer_id:str}/accounts", opt={"op": "RefreshCustomerAccounts"})
-async def refresh_accounts(request: Request, customer_id: str) -> Response:
+async def refresh_accounts(request: Request, customer_id: FromPath[str]) -> Response:
     state = await guard(request, "accounts")
     customer = get_customer(state, customer_id)
     now = state.clock.now_int()
@@ -38,7 +39,9 @@ async def refresh_accounts(request: Request, customer_id: str) -> Response:
 @get(
     "/aggregation/v2/customers/{customer_id:str}/accounts/{account_id:str}", opt={"op": "GetCustomerAccount"}
 )
-async def get_account_by_id(request: Request, customer_id: str, account_id: str) -> Response:
+async def get_account_by_id(
+    request: Request, customer_id: FromPath[str], account_id: FromPath[str]
+) -> Response:
     state = await guard(request, "accounts")
     customer = get_customer(state, customer_id)
     return json_response(account_json(state, get_account(customer, account_id)))
@@ -52,7 +55,7 @@ def _iso(ts: int) -> str:
     "/customers/institution-logins/{login_id:str}/authorization-details",
     opt={"op": "getCustomerAuthorizationDetails"},
 )
-async def authorization_details(request: Request, login_id: str) -> Response:
+async def authorization_details(request: Request, login_id: FromPath[str]) -> Response:
     state = await guard(request, "accounts")
     login = state.logins.get(int(login_id)) if login_id.isdigit() else None
     if login is None or not login.oauth:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from litestar import Request
+from litestar.params import FromPath
 
 from sandbox.errors import bad_request, customer_not_found, error, invalid_param, missing_param
 from sandbox.state import Account, Customer, SandboxState
@@ -48,14 +49,14 @@ def bool_param(request: Request, name: str, default: bool) -> bool:
     raise invalid_param(name, "must be true or false")
 
 
-def get_customer(state: SandboxState, customer_id: str) -> Customer:
+def get_customer(state: SandboxState, customer_id: FromPath[str]) -> Customer:
     customer = state.customers.get(customer_id)
     if customer is None:
         raise customer_not_found()
     return customer
 
 
-def get_account(customer: Customer, account_id: str) -> Account:
+def get_account(customer: Customer, account_id: FromPath[str]) -> Account:
     acct = customer.accounts.get(account_id)
     if acct is None:
         raise error(

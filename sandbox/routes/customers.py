@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath
 
 from sandbox.auth import guard
 from sandbox.errors import error, invalid_param, json_response, missing_param
@@ -110,7 +111,7 @@ async def get_customers(request: Request) -> Response:
 
 
 @get("/aggregation/v1/customers/{customer_id:str}", opt={"op": "GetCustomer"})
-async def get_customer_by_id(request: Request, customer_id: str) -> Response:
+async def get_customer_by_id(request: Request, customer_id: FromPath[str]) -> Response:
     state = await guard(request, "customers")
     c = get_customer(state, customer_id)
     out = customer_json(c)
@@ -120,7 +121,7 @@ async def get_customer_by_id(request: Request, customer_id: str) -> Response:
 
 
 @delete("/aggregation/v1/customers/{customer_id:str}", opt={"op": "DeleteCustomer"}, status_code=204)
-async def delete_customer(request: Request, customer_id: str) -> None:
+async def delete_customer(request: Request, customer_id: FromPath[str]) -> None:
     state = await guard(request, "customers")
     c = get_customer(state, customer_id)
     for login_id in c.logins:

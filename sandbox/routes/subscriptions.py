@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from litestar import Request, Response, delete, get, post, put
+from litestar.params import FromPath
 
 from sandbox.auth import guard
 from sandbox.errors import json_response, obwms_error
@@ -121,13 +122,13 @@ async def list_subscriptions(request: Request) -> Response:
 
 
 @get(BASE + "/{subscription_id:str}", opt={"op": "getWebhookSubscriptionById"})
-async def get_subscription(request: Request, subscription_id: str) -> Response:
+async def get_subscription(request: Request, subscription_id: FromPath[str]) -> Response:
     state = await guard(request, "subscriptions", obwms=True)
     return json_response(subscription_json(_get(state, subscription_id)))
 
 
 @put(BASE + "/{subscription_id:str}", opt={"op": "updateWebhookSubscription"})
-async def update_subscription(request: Request, subscription_id: str) -> Response:
+async def update_subscription(request: Request, subscription_id: FromPath[str]) -> Response:
     state = await guard(request, "subscriptions", obwms=True)
     sub = _get(state, subscription_id)
     body = await _parse(request)
@@ -138,7 +139,7 @@ async def update_subscription(request: Request, subscription_id: str) -> Respons
 
 
 @delete(BASE + "/{subscription_id:str}", opt={"op": "deleteWebhookSubscription"}, status_code=204)
-async def delete_subscription(request: Request, subscription_id: str) -> None:
+async def delete_subscription(request: Request, subscription_id: FromPath[str]) -> None:
     state = await guard(request, "subscriptions", obwms=True)
     _get(state, subscription_id)
     del state.subscriptions[subscription_id]

@@ -7,6 +7,7 @@ pending ones; ties are ordered by id. Pages are joined from pre-encoded transact
 from __future__ import annotations
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from sandbox.auth import guard
 from sandbox.errors import JSON, error, invalid_param
@@ -42,7 +43,7 @@ def _page(request: Request, customer, account_id: str | None) -> Response:
 
 
 @get("/aggregation/v3/customers/{customer_id:str}/transactions", opt={"op": "GetAllCustomerTransactions"})
-async def customer_transactions(request: Request, customer_id: str) -> Response:
+async def customer_transactions(request: Request, customer_id: FromPath[str]) -> Response:
     state = await guard(request, "transactions")
     return _page(request, get_customer(state, customer_id), None)
 
@@ -51,7 +52,9 @@ async def customer_transactions(request: Request, customer_id: str) -> Response:
     "/aggregation/v4/customers/{customer_id:str}/accounts/{account_id:str}/transactions",
     opt={"op": "GetCustomerAccountTransactions"},
 )
-async def account_transactions(request: Request, customer_id: str, account_id: str) -> Response:
+async def account_transactions(
+    request: Request, customer_id: FromPath[str], account_id: FromPath[str]
+) -> Response:
     state = await guard(request, "transactions")
     customer = get_customer(state, customer_id)
     get_account(customer, account_id)
