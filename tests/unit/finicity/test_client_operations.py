@@ -14,7 +14,8 @@ from pytest_httpx import HTTPXMock
 from service.finicity.client import FinicityClient
 from service.finicity.errors import Conflict, NotFound, UnexpectedResponse
 from service.finicity.models import Subscription, SubscriptionCondition, WebhookEvent
-from tests.unit.finicity.conftest import APP_KEY, BASE_URL, PARTNER_ID, PARTNER_SECRET
+
+from .conftest import APP_KEY, BASE_URL, PARTNER_ID, PARTNER_SECRET
 
 ACCOUNT = {
     "id": "5011648377",

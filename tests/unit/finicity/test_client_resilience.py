@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from pytest_httpx import HTTPXMock
+from structlog.testing import capture_logs
 
 from service.finicity.client import FinicityClient
 from service.finicity.errors import (
@@ -17,9 +18,11 @@ from service.finicity.errors import (
     TokenExpired,
     TransportError,
 )
-from tests.unit.finicity.conftest import APP_KEY, PARTNER_SECRET, FakeTokens, SleepRecorder
+
+from .conftest import APP_KEY, PARTNER_SECRET, FakeTokens, SleepRecorder
 
 ACCOUNTS_OK: dict[str, list[object]] = {"accounts": []}
+EXPIRED_TOKEN = {"code": "10023", "message": "Expired (Finicity-App-Token)"}
 RATE_LIMITED = {"code": "3300001", "message": "Too many request. Please try after some time"}
 
 
@@ -195,3 +198,17 @@ async def test_errors_never_contain_secrets_or_tokens(client: FinicityClient, ht
         await client.list_accounts("1")
     text = str(caught.value)
     assert APP_KEY not in text and PARTNER_SECRET not in text and "tok-1" not in text
+
+
+async def test_logs_carry_path_templates_and_never_tokens_or_ids(
+    client: FinicityClient, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=401, json=EXPIRED_TOKEN)
+    httpx_mock.add_response(status_code=429, json=RATE_LIMITED)
+    httpx_mock.add_response(json=ACCOUNTS_OK)
+    with capture_logs() as logs:
+        await client.list_accounts("1005061234")
+    text = repr(logs)
+    assert {entry["path"] for entry in logs} == {"/aggregation/v1/customers/{customerId}/accounts"}
+    for secret in (APP_KEY, PARTNER_SECRET, "tok-1", "tok-2", "1005061234"):
+        assert secret not in text
