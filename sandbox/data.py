@@ -84,7 +84,8 @@ class _Catalog:
         self.rows = rows
         self.cum = list(accumulate(r[6] for r in rows))
         self.cats = [
-            Categorization(normalizedPayeeName=r[1], category=r[2], bestRepresentation=r[0]) for r in rows
+            Categorization(normalizedPayeeName=r[1], category=r[2], country="USA", bestRepresentation=r[0])
+            for r in rows
         ]
 
     def pick(self, rng: random.Random) -> int:

@@ -8,7 +8,7 @@ import msgspec
 class Categorization(msgspec.Struct, omit_defaults=True):
     normalizedPayeeName: str
     category: str
-    country: str = "USA"
+    country: str
     bestRepresentation: str | None = None
     city: str | None = None
     state: str | None = None
