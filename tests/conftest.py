@@ -94,3 +94,24 @@ async def rpc(request: pytest.FixtureRequest, database_url: str, authenticator_u
         await port.open()
     yield port
     await port.close()
+
+
+LOCAL_ENV = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", "local.env")
+
+
+@pytest.fixture(scope="session")
+def settings_factory(database_url: str):
+    """Real Settings from the local env file (the values `make up` uses), with overrides."""
+    from service.settings import Settings
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {"database_url": database_url, "log_json": True}
+        values.update(overrides)
+        return Settings(_env_file=LOCAL_ENV, **values)  # type: ignore[call-arg]
+    return make
+
+
+@pytest.fixture
+def empty_queue(pg: psycopg.Connection) -> None:
+    """Worker tests own the queue: nothing waiting or running from earlier tests."""
+    pg.execute("delete from private.ob_jobs where status in ('queued', 'running')")

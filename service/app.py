@@ -1,0 +1,133 @@
+"""`create_app(settings)`: the Litestar service. Nothing happens at import time; the lifespan
+owns the database adapter, the Mastercard client, the token service and the job worker."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import structlog
+from litestar import Litestar, Request, Response, get, post
+from litestar.config.app import AppConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.status_codes import HTTP_202_ACCEPTED
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.db.port import DatabaseUnavailable
+from service.jobs.registry import default_handlers
+from service.jobs.worker import Worker
+from service.observability import configure_logging
+from service.runtime import Services
+from service.settings import Settings
+from service.webhooks.routes import webhook_handlers
+from service.wiring import build_services
+
+log = structlog.get_logger(__name__)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _services(request: Request[Any, Any, Any]) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+@get("/healthz", sync_to_thread=False, include_in_schema=True, tags=["operations"])
+def healthz() -> dict[str, str]:
+    """Alive: the process answers."""
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["operations"])
+async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    """Ready: settings were valid at start and the database answers."""
+    try:
+        await _services(request).rpc.ping()
+    except DatabaseUnavailable:
+        return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return Response({"status": "ok", "database": "ok"})
+
+
+@get("/metrics", tags=["operations"], media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    services = _services(request)
+    try:
+        overview = await services.rpc.call("ob_jobs_overview", {"p_limit": 0})
+        for status in ("queued", "running", "succeeded", "dead"):
+            services.metrics.queue_depth.labels(status=status).set(overview["counts"].get(status, 0))
+        services.metrics.queue_oldest_age.set(float(overview["oldest_due_age_seconds"]))
+    except DatabaseUnavailable:
+        log.warning("metrics.queue_unavailable")
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@post("/internal/wake", tags=["operations"], status_code=HTTP_202_ACCEPTED)
+async def internal_wake(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    """The doorbell pg_net rings on hosted Supabase (shared secret, constant-time compare)."""
+    services = _services(request)
+    given = request.headers.get("x-internal-secret", "")
+    expected = services.settings.open_banking_internal_secret.get_secret_value()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return Response({"detail": "invalid or missing X-Internal-Secret"}, status_code=401)
+    worker: Worker | None = request.app.state.get("worker")
+    if worker is not None:
+        worker.wake("http")
+    return Response({"status": "woken" if worker else "no worker in this process"}, status_code=202)
+
+
+def create_app(settings: Settings, *, services: Services | None = None, run_worker: bool = True) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own = services is None
+        svc = services or build_services(settings)
+        if own:
+            opener = getattr(svc.rpc, "open", None)
+            if opener is not None:
+                await opener()
+        app.state.services = svc
+        app.state.worker = None
+        background: list[asyncio.Task[None]] = []
+        worker = None
+        if run_worker:
+            worker = Worker(svc, default_handlers(), concurrency=settings.worker_concurrency,
+                            lease_seconds=settings.worker_lease_seconds, poll_seconds=settings.worker_poll_seconds)
+            app.state.worker = worker
+            background.append(asyncio.create_task(worker.run(), name="worker"))
+            if svc.rpc.supports_listen:
+                background.append(asyncio.create_task(svc.rpc.listen(worker.wake), name="listen"))
+        log.info("service.started", adapter=settings.database_adapter, worker=run_worker)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            for task in background:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            if own:
+                await svc.finicity.aclose()
+                await svc.rpc.close()
+            log.info("service.stopped")
+
+    def configure(app_config: AppConfig) -> AppConfig:
+        configure_logging(settings.log_level, settings.log_json, secrets=secret_values(settings))
+        return app_config
+
+    return Litestar(
+        route_handlers=[healthz, readyz, metrics, internal_wake, *webhook_handlers],
+        lifespan=[lifespan],
+        on_app_init=[configure],
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(title="Open Banking for CPA platforms", version="0.1.0"),
+        debug=False,
+    )
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, so the log redactor can mask it wherever it appears."""
+    values = [settings.open_banking_partner_secret, settings.open_banking_app_key,
+              settings.open_banking_encryption_key, settings.open_banking_internal_secret,
+              settings.supabase_service_role_key, settings.database_url]
+    return [v.get_secret_value() for v in values if v is not None]

@@ -1,0 +1,107 @@
+"""Link flow: a CPA's request row → the Finicity customer (get or create) → the Connect email.
+
+Idempotent: the customer username is derived from the platform client id, so a retried create
+that meets 409 finds the customer it made; a request already `sent` is not sent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+
+from service.finicity.errors import Conflict, FinicityError, RateLimited, ServerError, TransportError
+from service.jobs.types import Job, PermanentJobError
+from service.sync.mapping import customer_username
+
+if TYPE_CHECKING:
+    from service.runtime import Services
+
+log = structlog.get_logger(__name__)
+
+# Worth another attempt later; anything else is a problem a person must look at.
+TRANSIENT_ERRORS = (RateLimited, ServerError, TransportError)
+CONNECT_LINK_LIFETIME = dt.timedelta(hours=2)
+
+
+async def ensure_customer(services: Services, platform_client_id: uuid.UUID, first_name: str | None = None) -> str:
+    """The client's Finicity customer id, creating the customer (testing or active) once."""
+    rpc = services.rpc
+    row = await rpc.call("ob_customer_get", {"p_platform_client_id": platform_client_id})
+    if row and row.get("finicity_customer_id"):
+        return str(row["finicity_customer_id"])
+    username = customer_username(platform_client_id)
+    customer_type = services.settings.open_banking_customer_type
+    await rpc.call("ob_customer_upsert", {"p_platform_client_id": platform_client_id, "p_username": username,
+                                          "p_customer_type": customer_type})
+    try:
+        created = await services.finicity.create_customer(username, first_name=first_name or "Client",
+                                                          last_name="Client", testing=customer_type == "testing")
+        finicity_id = created.id
+    except Conflict:
+        # Made by an earlier attempt whose answer we never saw: find it, never make a second one.
+        existing = await services.finicity.find_customer_by_username(username)
+        if existing is None:
+            raise
+        finicity_id = existing.id
+    await rpc.call("ob_customer_upsert", {"p_platform_client_id": platform_client_id, "p_username": username,
+                                          "p_customer_type": customer_type, "p_finicity_customer_id": finicity_id})
+    log.info("link.customer_ready", finicity_customer_id=finicity_id)
+    return finicity_id
+
+
+def link_expiry(link: str, now: dt.datetime) -> dt.datetime:
+    """Connect links carry `ttl` (epoch ms); fall back to the documented two hours."""
+    ttl = parse_qs(urlsplit(link).query).get("ttl")
+    if ttl and ttl[0].isdigit():
+        return dt.datetime.fromtimestamp(int(ttl[0]) / 1000, tz=dt.UTC)
+    return now + CONNECT_LINK_LIFETIME
+
+
+async def send_connect_email(services: Services, job: Job) -> None:
+    rpc = services.rpc
+    request_id = job.payload.get("connect_email_id")
+    request = await rpc.call("ob_connect_email_get", {"p_id": request_id}) if request_id else None
+    if request is None:
+        raise PermanentJobError("the link request no longer exists")
+    if request["status"] in ("sent", "ready"):
+        return
+    await rpc.call("ob_connect_email_update", {"p_id": request_id, "p_status": "sending"})
+    settings = services.settings
+    try:
+        platform_client_id = uuid.UUID(request["platform_client_id"])
+        customer_id = await ensure_customer(services, platform_client_id, request.get("first_name"))
+        webhook_data = {"platformClientId": str(platform_client_id), "requestId": str(request_id)}
+        now = dt.datetime.now(dt.UTC)
+        if request["kind"] == "fix":
+            fixed = await services.finicity.generate_fix_link(
+                customer_id, request["institution_login_id"], str(settings.open_banking_redirect_uri),
+                settings.connect_webhook_url, webhook_data=webhook_data)
+            link, status = fixed.link, "ready"
+        else:
+            sent = await services.finicity.send_connect_email(
+                customer_id, request["email_to"], request.get("first_name"),
+                str(settings.open_banking_redirect_uri), settings.connect_webhook_url, webhook_data=webhook_data)
+            link, status = sent.link, "sent"
+    except FinicityError as exc:
+        await _record_failure(services, job, request_id, exc)
+        raise
+    await rpc.call("ob_connect_email_update", {"p_id": request_id, "p_status": status, "p_link": link,
+                                               "p_ttl_expires_at": link_expiry(link, now)})
+    await rpc.call("ob_customer_set_link_status", {"p_finicity_customer_id": customer_id, "p_status": "pending",
+                                                   "p_event_at": now})
+    log.info("link.sent", finicity_customer_id=customer_id, kind=request["kind"])
+
+
+async def _record_failure(services: Services, job: Job, request_id: Any, exc: FinicityError) -> None:
+    last_attempt = job.attempts >= job.max_attempts
+    if isinstance(exc, TRANSIENT_ERRORS) and not last_attempt:
+        # Stays `sending` while the job retries with backoff; the CPA sees it as in progress.
+        return
+    await services.rpc.call("ob_connect_email_update", {"p_id": request_id, "p_status": "failed",
+                                                        "p_error_message": exc.reason})
+    if not isinstance(exc, TRANSIENT_ERRORS):
+        raise PermanentJobError(str(exc)) from exc

@@ -1,0 +1,160 @@
+"""The job worker against the real queue: claim, run, complete, fail with backoff, die, release
+on shutdown, and wake on NOTIFY without waiting for the poll."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+
+from service.jobs.types import Job, PermanentJobError
+from service.jobs.worker import Worker
+from service.wiring import services_for
+
+pytestmark = pytest.mark.usefixtures("empty_queue")
+
+
+def _enqueue(pg: psycopg.Connection, kind: str = "check_consent", payload: str = '{"n": 1}', max_attempts: int = 3) -> int:
+    (job_id,) = pg.execute("insert into private.ob_jobs (kind, payload, max_attempts) values (%s, %s::jsonb, %s) "
+                           "returning id", (kind, payload, max_attempts)).fetchone()
+    return job_id
+
+
+def _job(pg: psycopg.Connection, job_id: int) -> dict:
+    row = pg.execute("select status, attempts, last_error, run_after > now() as later from private.ob_jobs "
+                     "where id = %s", (job_id,)).fetchone()
+    return {"status": row[0], "attempts": row[1], "last_error": row[2], "later": row[3]}
+
+
+async def _run_until(worker: Worker, condition, timeout: float = 10.0) -> None:
+    runner = asyncio.create_task(worker.run())
+    deadline = time.monotonic() + timeout
+    try:
+        while not condition():
+            assert time.monotonic() < deadline, "condition not reached in time"
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop(grace_seconds=2)
+        await runner
+
+
+async def test_a_due_job_runs_once_and_is_completed(pg, settings_factory) -> None:
+    job_id = _enqueue(pg, payload='{"client": "a"}')
+    seen: list[Job] = []
+
+    async def handler(_services, job: Job) -> None:
+        seen.append(job)
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
+        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "succeeded")
+    assert [(j.id, j.payload, j.attempts) for j in seen] == [(job_id, {"client": "a"}, 1)]
+
+
+async def test_a_failing_job_is_retried_later_with_its_error_recorded(pg, settings_factory) -> None:
+    job_id = _enqueue(pg)
+
+    async def handler(_services, _job: Job) -> None:
+        raise RuntimeError("bank said no")
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
+        await _run_until(worker, lambda: worker.failed >= 1)
+    state = _job(pg, job_id)
+    assert state["status"] == "queued" and state["attempts"] == 1 and state["later"]
+    assert state["last_error"] == "RuntimeError: bank said no"
+
+
+async def test_a_permanent_error_makes_the_job_dead_at_once(pg, settings_factory) -> None:
+    job_id = _enqueue(pg)
+
+    async def handler(_services, _job: Job) -> None:
+        raise PermanentJobError("the request row is gone")
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
+        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "dead")
+    assert _job(pg, job_id)["attempts"] == 1
+
+
+async def test_a_job_of_an_unknown_kind_dies_instead_of_looping(pg, settings_factory) -> None:
+    job_id = _enqueue(pg, kind="delete_customer")
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {}, poll_seconds=0.2)
+        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "dead")
+    assert "no handler" in _job(pg, job_id)["last_error"]
+
+
+async def test_no_more_than_the_configured_number_of_jobs_run_at_once(pg, settings_factory) -> None:
+    ids = [_enqueue(pg, payload=f'{{"n": {n}}}') for n in range(7)]
+    running = 0
+    peak = 0
+
+    async def handler(_services, _job: Job) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.1)
+        running -= 1
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, concurrency=3, poll_seconds=0.2)
+        await _run_until(worker, lambda: all(_job(pg, i)["status"] == "succeeded" for i in ids))
+    assert peak == 3
+
+
+async def test_shutdown_releases_a_job_still_running_with_its_attempt_given_back(pg, settings_factory) -> None:
+    job_id = _enqueue(pg)
+    started = asyncio.Event()
+
+    async def handler(_services, _job: Job) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
+        runner = asyncio.create_task(worker.run())
+        await asyncio.wait_for(started.wait(), 5)
+        await worker.stop(grace_seconds=0.1)
+        await runner
+    state = _job(pg, job_id)
+    assert state["status"] == "queued" and state["attempts"] == 0
+
+
+async def test_notify_wakes_an_idle_worker_long_before_its_poll(pg, settings_factory) -> None:
+    done = asyncio.Event()
+
+    async def handler(_services, _job: Job) -> None:
+        done.set()
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=60)
+        runner = asyncio.create_task(worker.run())
+        listener = asyncio.create_task(services.rpc.listen(worker.wake))
+        await asyncio.sleep(0.5)  # idle, listening
+        pg.execute("select public.ob_jobs_enqueue('check_consent', '{}'::jsonb)")
+        woke = time.monotonic()
+        await asyncio.wait_for(done.wait(), 5)
+        latency = time.monotonic() - woke
+        listener.cancel()
+        await worker.stop()
+        await runner
+    assert latency < 2.0
+
+
+async def test_a_crashed_workers_job_runs_again_after_its_lease_expires(pg, settings_factory) -> None:
+    job_id = _enqueue(pg)
+    # A worker that claimed the job and died: its lease simply runs out.
+    pg.execute("update private.ob_jobs set status = 'running', attempts = 1, locked_by = 'dead-worker', "
+               "locked_until = now() - interval '1 second' where id = %s", (job_id,))
+    runs: list[int] = []
+
+    async def handler(_services, job: Job) -> None:
+        runs.append(job.attempts)
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
+        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "succeeded")
+    assert runs == [2]
