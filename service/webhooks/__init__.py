@@ -1,0 +1,1 @@
+"""Mastercard webhooks: verified intake (routes), signature schemes (verify), processing job (process)."""

@@ -1,0 +1,261 @@
+"""Webhook intake: `POST /webhooks/connect` (Data Connect, HMAC) and `POST /webhooks/mastercard`
+(OBWMS, ECDSA). Mounted by the app from `webhook_handlers`; the Services object is read from
+`request.app.state.services`.
+
+Contract, for both routes, in this order:
+  1. the raw body is read before anything is parsed; over 1 MiB (Content-Length or actual) → 413;
+  2. the signature is verified against those exact bytes → 401 {"detail"} on failure, nothing stored,
+     counted and logged without the payload;
+  3. the body must be a JSON object (eventType, if present, a string) → else 400;
+     an OBWMS delivery also needs X-Mastercard-Webhook-Message-Id → else 400;
+  4. Connect `ping` → 200, nothing stored;
+  5. ONE RPC (`ob_webhook_event_ingest`) stores the event and its `process_webhook_event` job in one
+     transaction; 202 {"stored", "event_id"} only after it returns; a repeat of a message id → 202 with
+     stored=false and nothing new; database unreachable → 503 + Retry-After so Mastercard retries.
+Nothing else happens on the request path: processing is the job's work (service.webhooks.process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from litestar import Request, Response, post
+from litestar.enums import MediaType
+from litestar.exceptions import ClientException
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+
+from service.db.port import DatabaseUnavailable, RpcError
+from service.webhooks.events import (
+    CONNECT,
+    KNOWN_CONNECT_TYPES,
+    KNOWN_OBWMS_TYPES,
+    OBWMS,
+    as_id,
+    obwms_customer_id,
+    obwms_event_type,
+    safe_headers,
+)
+from service.webhooks.verify import (
+    CONNECT_SIGNATURE_HEADER,
+    OBWMS_ALGORITHM_HEADER,
+    OBWMS_MESSAGE_ID_HEADER,
+    OBWMS_SIGNATURE_HEADER,
+    OBWMS_TIMESTAMP_HEADER,
+    MessageIdMissing,
+    ObwmsVerifier,
+    SignatureInvalid,
+    verify_connect_signature,
+)
+
+if TYPE_CHECKING:
+    from service.runtime import Services
+    from service.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+RETRY_AFTER_SECONDS = "5"
+_MAX_MESSAGE_ID = 255
+
+# One verifier per Settings object (keys are parsed once, not per request).
+_verifiers: dict[int, tuple[Settings, ObwmsVerifier]] = {}
+
+
+def obwms_verifier(settings: Settings) -> ObwmsVerifier:
+    cached = _verifiers.get(id(settings))
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    verifier = ObwmsVerifier.from_settings(settings)
+    _verifiers[id(settings)] = (settings, verifier)
+    return verifier
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, outcome: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.outcome = outcome
+        self.detail = detail
+
+
+def _reply(status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content=content, status_code=status, headers=headers, media_type=MediaType.JSON)
+
+
+def _count(services: Services, source: str, outcome: str) -> None:
+    services.metrics.webhooks.labels(source=source, outcome=outcome).inc()
+
+
+async def _read_body(request: Request[Any, Any, Any]) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _Reject(413, "too_large", "request body over 1 MiB")
+    try:
+        body = await request.body()
+    except ClientException as exc:
+        if exc.status_code == 413:
+            raise _Reject(413, "too_large", "request body over 1 MiB") from None
+        raise _Reject(400, "malformed", "unreadable request") from None
+    if len(body) > MAX_BODY_BYTES:
+        raise _Reject(413, "too_large", "request body over 1 MiB")
+    return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN / Infinity: not storable as jsonb
+
+
+def _parse_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise _Reject(400, "malformed", "body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _Reject(400, "malformed", "body must be a JSON object")
+    event_type = value.get("eventType")
+    if event_type is not None and not isinstance(event_type, str):
+        raise _Reject(400, "malformed", "eventType must be a string")
+    return value
+
+
+async def _ingest(
+    services: Services, source: str, message_id: str, event_type: str | None, customer_id: str | None,
+    headers: dict[str, str], payload: dict[str, Any],
+) -> Response[Any]:
+    try:
+        result = await services.rpc.call("ob_webhook_event_ingest", {
+            "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
+            "p_finicity_customer_id": customer_id, "p_headers": headers, "p_payload": payload,
+            "p_verified": True,
+        })
+    except DatabaseUnavailable:
+        _count(services, source, "unavailable")
+        log.warning("webhook.unavailable", source=source, event_type=event_type)
+        return _reply(503, {"detail": "temporarily unable to store the event; retry later"},
+                      {"Retry-After": RETRY_AFTER_SECONDS})
+    except RpcError as exc:
+        if (exc.code or "").startswith("22"):  # data exception: the payload cannot be stored as jsonb
+            _count(services, source, "malformed")
+            log.warning("webhook.unstorable", source=source, event_type=event_type, sqlstate=exc.code)
+            return _reply(400, {"detail": "payload cannot be stored"})
+        _count(services, source, "error")
+        log.error("webhook.ingest_failed", source=source, event_type=event_type, sqlstate=exc.code)
+        return _reply(500, {"detail": "internal error"})
+    stored = bool(result.get("stored"))
+    event_id = result.get("event_id")
+    _count(services, source, "stored" if stored else "duplicate")
+    known = event_type in (KNOWN_CONNECT_TYPES if source == CONNECT else KNOWN_OBWMS_TYPES)
+    log.info("webhook.received", source=source, event_type=event_type, event_id=event_id, stored=stored,
+             customer_id=customer_id, known_type=known)
+    return _reply(202, {"stored": stored, "event_id": event_id})
+
+
+def _rejected(services: Services, source: str, request: Request[Any, Any, Any],
+              exc: _Reject) -> Response[Any]:
+    _count(services, source, exc.outcome)
+    client = request.client.host if request.client else None
+    log.warning("webhook.refused", source=source, status=exc.status, outcome=exc.outcome, reason=exc.detail,
+                remote=client)
+    return _reply(exc.status, {"detail": exc.detail})
+
+
+def _connect_message_id(envelope: dict[str, Any], body: bytes) -> str:
+    event_id = envelope.get("eventId")
+    if isinstance(event_id, int | str) and not isinstance(event_id, bool):
+        text = str(event_id)
+        if 0 < len(text) <= _MAX_MESSAGE_ID:
+            return text
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+# ---- OpenAPI description (the handlers read the raw body, so Litestar cannot infer these) --------
+
+def _operation_class(headers: list[tuple[str, str]], body_description: str) -> type[Operation]:
+    @dataclass
+    class WebhookOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=Schema(
+                    type=OpenAPIType.OBJECT,
+                    properties={"eventType": Schema(type=OpenAPIType.STRING),
+                                "eventId": Schema(type=OpenAPIType.STRING),
+                                "customerId": Schema(type=OpenAPIType.STRING)},
+                ))},
+                description=body_description, required=True,
+            )
+            self.parameters = [
+                Parameter(name=name, param_in="header", required=False, description=text,
+                          schema=Schema(type=OpenAPIType.STRING))
+                for name, text in headers
+            ]
+
+    return WebhookOperation
+
+
+_ConnectOperation = _operation_class(
+    [(CONNECT_SIGNATURE_HEADER, "lowercase hex HMAC-SHA256 of the raw body, keyed by the partner secret")],
+    "Data Connect webhook envelope {customerId, eventType, eventId, payload, webhookData?} (max 1 MiB)",
+)
+_ObwmsOperation = _operation_class(
+    [(OBWMS_SIGNATURE_HEADER, "ECDSA P-256/SHA-256 signature (see service/webhooks/README.md)"),
+     (OBWMS_TIMESTAMP_HEADER, "epoch seconds"),
+     (OBWMS_ALGORITHM_HEADER, "SHA256withECDSA"),
+     (OBWMS_MESSAGE_ID_HEADER, "idempotency key (required)")],
+    "OBWMS notification {eventId, eventType, eventTime, customerId?, institutionLoginId?, data} (max 1 MiB)",
+)
+
+
+# ---- handlers -------------------------------------------------------------------------------------
+
+@post("/webhooks/connect", request_max_body_size=MAX_BODY_BYTES, status_code=202, tags=["webhooks"],
+      summary="Receive a Data Connect webhook", operation_class=_ConnectOperation)
+async def connect_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    try:
+        body = await _read_body(request)
+        try:
+            verify_connect_signature(body, request.headers.get(CONNECT_SIGNATURE_HEADER),
+                                     services.settings.open_banking_partner_secret.get_secret_value())
+        except SignatureInvalid as exc:
+            raise _Reject(401, "rejected", exc.reason) from None
+        envelope = _parse_object(body)
+    except _Reject as exc:
+        return _rejected(services, CONNECT, request, exc)
+    event_type = envelope.get("eventType")
+    if event_type == "ping":
+        _count(services, CONNECT, "ping")
+        return _reply(200, {"status": "ok"})
+    return await _ingest(services, CONNECT, _connect_message_id(envelope, body), event_type,
+                         as_id(envelope.get("customerId")), safe_headers(request.headers), envelope)
+
+
+@post("/webhooks/mastercard", request_max_body_size=MAX_BODY_BYTES, status_code=202, tags=["webhooks"],
+      summary="Receive an OBWMS (OFNMS) notification", operation_class=_ObwmsOperation)
+async def obwms_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    try:
+        body = await _read_body(request)
+        try:
+            message_id = obwms_verifier(services.settings).verify(body, request.headers, time.time())
+        except SignatureInvalid as exc:
+            raise _Reject(401, "rejected", exc.reason) from None
+        except MessageIdMissing as exc:
+            raise _Reject(400, "malformed", str(exc)) from None
+        notification = _parse_object(body)
+        event_type = obwms_event_type(notification)
+        if event_type is not None and not isinstance(event_type, str):
+            raise _Reject(400, "malformed", "eventType must be a string")
+    except _Reject as exc:
+        return _rejected(services, OBWMS, request, exc)
+    return await _ingest(services, OBWMS, message_id, event_type, obwms_customer_id(notification),
+                         safe_headers(request.headers), notification)
+
+
+webhook_handlers: list[Any] = [connect_webhook, obwms_webhook]
