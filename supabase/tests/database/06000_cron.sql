@@ -1,0 +1,106 @@
+-- pg_cron schedules, and each job's body run directly (no waiting for the scheduler).
+begin;
+select plan(21);
+
+select results_eq($$select jobname::text collate "default", schedule::text collate "default", command::text collate "default", active from cron.job
+                     where jobname like 'ob-%' order by jobname$$,
+                  $$values ('ob-consent-check', '45 6 * * *', 'select private.ob_schedule_consent_check()', true),
+                           ('ob-daily-sync', '15 6 * * *', 'select private.ob_schedule_daily_sync()', true),
+                           ('ob-job-sweeper', '* * * * *', 'select private.ob_jobs_sweep()', true),
+                           ('ob-retention-purge', '30 3 * * *', 'select private.ob_purge_old_records()', true)$$,
+                  'cron.job has the four ob-* jobs with their schedules and commands, active');
+select is((select count(*) from cron.job where jobname like 'ob-%' and database <> current_database()), 0::bigint,
+          'every ob-* cron job runs in this database');
+select lives_ok(command, format('the %s command runs as written', jobname)) from cron.job where jobname like 'ob-%' order by jobname;
+
+delete from private.ob_jobs;
+create temp table fx (a uuid, c_l1 uuid, c_l2 uuid, c_pending uuid, c_error uuid, c_nofin uuid) on commit drop;
+insert into fx (a) values (tests.create_user('cron-a@cpa.test'));
+update fx set c_l1 = tests.create_client(a), c_l2 = tests.create_client(a), c_pending = tests.create_client(a),
+              c_error = tests.create_client(a), c_nofin = tests.create_client(a);
+insert into public.open_banking_customers (platform_client_id, finicity_customer_id, finicity_username, customer_type, link_status)
+select c_l1, 'cron-fin-1', 'cron-u1', 'testing', 'linked' from fx union all
+select c_l2, 'cron-fin-2', 'cron-u2', 'testing', 'linked' from fx union all
+select c_pending, 'cron-fin-3', 'cron-u3', 'testing', 'pending' from fx union all
+select c_error, 'cron-fin-4', 'cron-u4', 'testing', 'error' from fx union all
+select c_nofin, null, 'cron-u5', 'testing', 'linked' from fx;
+
+-- daily sync -----------------------------------------------------------------------------------
+select is(private.ob_schedule_daily_sync(), 2, 'daily sync schedules the two linked customers');
+select set_eq($$select payload, dedupe_key from private.ob_jobs where kind = 'sync_customer'$$,
+              $$select jsonb_build_object('platform_client_id', c, 'reason', 'daily'), 'sync:' || c
+                  from fx, unnest(array[c_l1, c_l2]) c$$,
+              'one sync_customer job per linked customer (not pending, error or customer-less ones), keyed sync:<client>');
+select private.ob_schedule_daily_sync();
+select is((select count(*) from private.ob_jobs where kind = 'sync_customer'), 2::bigint, 'a second daily run is deduped: still two jobs');
+select public.ob_jobs_claim('w', 1, 60);
+select private.ob_schedule_daily_sync();
+select is((select count(*) from private.ob_jobs where kind = 'sync_customer' and status = 'queued'), 2::bigint,
+          'while one sync runs, the next daily run queues one successor for it');
+
+-- consent check --------------------------------------------------------------------------------
+insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, oauth, consent_checked_at)
+select v.id, c.platform_client_id, c.id, v.oauth, now() - v.age
+  from public.open_banking_customers c,
+       (values (950000001, true, null::interval), (950000002, true, interval '1 hour'),
+               (950000003, true, interval '2 days'), (950000004, false, null::interval)) v(id, oauth, age)
+ where c.finicity_customer_id = 'cron-fin-1';
+insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, oauth)
+select 950000005, c.platform_client_id, c.id, true from public.open_banking_customers c where c.finicity_username = 'cron-u5';
+select is(private.ob_schedule_consent_check(), 2, 'consent check schedules the OAuth logins never checked or checked over 20 h ago');
+select set_eq($$select payload, dedupe_key from private.ob_jobs where kind = 'check_consent'$$,
+              $$values ('{"institution_login_id": 950000001, "finicity_customer_id": "cron-fin-1"}'::jsonb, 'consent:950000001'),
+                       ('{"institution_login_id": 950000003, "finicity_customer_id": "cron-fin-1"}'::jsonb, 'consent:950000003')$$,
+              'check_consent jobs carry the login and the customer (not recently checked, non-OAuth, or customer-less logins)');
+select private.ob_schedule_consent_check();
+select is((select count(*) from private.ob_jobs where kind = 'check_consent'), 2::bigint, 'a second consent run is deduped');
+
+-- retention purge ------------------------------------------------------------------------------
+update private.ob_settings set value = '30' where key = 'webhook_retention_days';
+delete from private.ob_webhook_events;
+delete from private.ob_api_calls;
+delete from private.ob_jobs;
+insert into private.ob_webhook_events (source, message_id, payload, verified, received_at, processed_at) values
+  ('connect', 'old-processed', '{}', true, now() - interval '40 days', now() - interval '40 days'),
+  ('connect', 'old-unprocessed', '{}', true, now() - interval '40 days', null),
+  ('obwms', 'recent-processed', '{}', true, now() - interval '10 days', now() - interval '10 days'),
+  ('obwms', 'edge-processed', '{}', true, now() - interval '29 days 23 hours', now());
+insert into private.ob_jobs (kind, status, finished_at, dedupe_key) values
+  ('sync_customer', 'succeeded', now() - interval '40 days', 'old-succeeded'),
+  ('sync_customer', 'dead', now() - interval '40 days', 'old-dead'),
+  ('sync_customer', 'succeeded', now() - interval '10 days', 'recent-succeeded'),
+  ('sync_customer', 'queued', null, 'queued');
+insert into private.ob_api_calls (called_at, method, path_template) values
+  (now() - interval '40 days', 'GET', '/old'), (now() - interval '10 days', 'GET', '/recent');
+select is(private.ob_purge_old_records(), '{"jobs": 1, "api_calls": 1, "webhook_events": 1}'::jsonb,
+          'the purge reports one old processed event, one old succeeded job and one old API call');
+select set_eq($$select message_id from private.ob_webhook_events$$,
+              array['old-unprocessed', 'recent-processed', 'edge-processed'],
+              'processed events older than webhook_retention_days are gone; unprocessed and recent ones are kept');
+select set_eq($$select dedupe_key from private.ob_jobs$$, array['old-dead', 'recent-succeeded', 'queued'],
+              'old succeeded jobs are purged; dead, recent and queued jobs are kept');
+select set_eq($$select path_template from private.ob_api_calls$$, array['/recent'], 'old API-call log rows are purged');
+select is(private.ob_purge_old_records(), '{"jobs": 0, "api_calls": 0, "webhook_events": 0}'::jsonb, 'a second purge finds nothing');
+update private.ob_settings set value = '5' where key = 'webhook_retention_days';
+select is(private.ob_purge_old_records() -> 'webhook_events', '2'::jsonb,
+          'the retention age is read from private.ob_settings (5 days: the two remaining processed events go)');
+
+-- sweeper body: wakes the service when work is due (the rest is in the queue suite)
+create schema if not exists net;
+create table net.stub_calls (body jsonb);
+create function net.http_post(url text, body jsonb default '{}', params jsonb default '{}', headers jsonb default '{}',
+                              timeout_milliseconds integer default 5000)
+returns bigint language sql as $$ insert into net.stub_calls values (body) returning 1::bigint $$;
+insert into private.ob_settings (key, value) values ('wake_url', 'https://svc.test/wake')
+  on conflict (key) do update set value = excluded.value;
+delete from private.ob_jobs;
+select private.ob_jobs_sweep();
+select is((select count(*) from net.stub_calls), 0::bigint, 'the sweeper does not wake the service when nothing is due');
+select public.ob_jobs_enqueue('sync_customer', '{}', null);
+delete from net.stub_calls;
+select private.ob_jobs_sweep();
+select results_eq($$select body from net.stub_calls$$, $$values ('{"reason": "sweep"}'::jsonb)$$,
+                  'the sweeper wakes the service when a job is due (in case a wake-up was missed)');
+
+select * from finish();
+rollback;
