@@ -1,4 +1,4 @@
-"""Sandbox test fixtures: the official spec (loaded once), a spec-validating client, a real webhook receiver."""
+"""Sandbox test support: the official spec (loaded once), a spec-validating client, a webhook receiver."""
 
 from __future__ import annotations
 
@@ -103,8 +103,12 @@ async def _validate_hook(resp: httpx.Response) -> None:
 
 def make_config(**kw) -> SandboxConfig:
     base = dict(
-        partner_id=PARTNER_ID, partner_secret=SECRET, app_key=APP_KEY, webhook_max_attempts=5,
-        webhook_retry_delays=[0.01, 0.02, 0.03, 0.04], webhook_timeout=2.0,
+        partner_id=PARTNER_ID,
+        partner_secret=SECRET,
+        app_key=APP_KEY,
+        webhook_max_attempts=5,
+        webhook_retry_delays=[0.01, 0.02, 0.03, 0.04],
+        webhook_timeout=2.0,
     )
     return SandboxConfig(**(base | kw))
 
@@ -144,7 +148,11 @@ async def get_token(client: httpx.AsyncClient) -> str:
 
 @pytest.fixture
 async def h(client) -> dict[str, str]:
-    return {"Finicity-App-Key": APP_KEY, "Finicity-App-Token": await get_token(client), "Accept": "application/json"}
+    return {
+        "Finicity-App-Key": APP_KEY,
+        "Finicity-App-Token": await get_token(client),
+        "Accept": "application/json",
+    }
 
 
 async def new_customer(client, h, username: str = "customer_01") -> str:
@@ -153,21 +161,25 @@ async def new_customer(client, h, username: str = "customer_01") -> str:
     return r.json()["id"]
 
 
-async def connect(client, h, customer_id: str, webhook: str | None = None, wait: bool = True, **profile) -> dict:
+async def connect(
+    client, h, customer_id: str, webhook: str | None = None, wait: bool = True, **profile
+) -> dict:
     body = {"partnerId": PARTNER_ID, "customerId": customer_id}
     if webhook:
         body |= {"webhook": webhook, "webhookData": {"u": "1"}, "webhookHeaders": {"X-Corr": "c-1"}}
     r = await client.post("/connect/v2/generate", json=body, headers=h)
     assert r.status_code == 200, r.text
     prof = {"accounts": 2, "months": 2, "transactionsPerAccountPerMonth": 20, "seed": 7} | profile
-    r = await client.post("/_sandbox/connect/complete", json={"customerId": customer_id, "profile": prof, "wait": wait})
+    r = await client.post(
+        "/_sandbox/connect/complete", json={"customerId": customer_id, "profile": prof, "wait": wait}
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
 
 # ---------------------------------------------------------------- webhook receiver (real HTTP server)
 class Receiver:
-    """Records every request; path `/fail/<n>/<tag>` answers 500 for the first n hits, `/down/...` always 503."""
+    """Records every request; `/fail/<n>/<tag>` answers 500 for the first n hits, `/down/...` always 503."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
@@ -193,7 +205,9 @@ class Receiver:
             status = 500
         if parts[0] == "down":
             status = 503
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]}
+        )
         await send({"type": "http.response.body", "body": b"ok"})
 
     def at(self, path: str) -> list[dict]:
@@ -213,7 +227,9 @@ def _free_port() -> int:
 def receiver():
     rec = Receiver()
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(rec, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(rec, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 10
@@ -225,8 +241,8 @@ def receiver():
     thread.join(5)
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, limit_s: float = 5.0) -> None:
+    deadline = time.monotonic() + limit_s
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

@@ -11,8 +11,9 @@ async def test_partner_auth_returns_20_char_token(client):
 
 
 async def test_wrong_secret_is_401_code_10001(client):
-    r = await client.post(AUTH, json={"partnerId": PARTNER_ID, "partnerSecret": "nope"},
-                          headers={"Finicity-App-Key": APP_KEY})
+    r = await client.post(
+        AUTH, json={"partnerId": PARTNER_ID, "partnerSecret": "nope"}, headers={"Finicity-App-Key": APP_KEY}
+    )
     assert r.status_code == 401 and r.json()["code"] == 10001
 
 
@@ -60,7 +61,9 @@ async def test_stats_count_partner_authentications(client, h):
 
 
 def test_config_reads_private_key_with_literal_backslash_n(monkeypatch):
-    monkeypatch.setenv("SANDBOX_WEBHOOK_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\\nABC\\n-----END PRIVATE KEY-----")
+    monkeypatch.setenv(
+        "SANDBOX_WEBHOOK_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\\nABC\\n-----END PRIVATE KEY-----"
+    )
     monkeypatch.setenv("OPEN_BANKING_PARTNER_ID", "42")
     cfg = SandboxConfig()
     assert cfg.webhook_private_key == "-----BEGIN PRIVATE KEY-----\nABC\n-----END PRIVATE KEY-----\n"

@@ -11,7 +11,9 @@ LINK_RE = re.compile(
 
 async def test_generate_link_looks_real_and_lives_two_hours(client, h):
     cid = await new_customer(client, h)
-    r = await client.post("/connect/v2/generate", json={"partnerId": PARTNER_ID, "customerId": cid}, headers=h)
+    r = await client.post(
+        "/connect/v2/generate", json={"partnerId": PARTNER_ID, "customerId": cid}, headers=h
+    )
     link = r.json()["link"]
     assert LINK_RE.match(link), link
     q = parse_qs(urlparse(link).query)
@@ -19,7 +21,9 @@ async def test_generate_link_looks_real_and_lives_two_hours(client, h):
 
 
 async def test_generate_for_unknown_customer_is_400_10010(client, h):
-    r = await client.post("/connect/v2/generate", json={"partnerId": PARTNER_ID, "customerId": "1"}, headers=h)
+    r = await client.post(
+        "/connect/v2/generate", json={"partnerId": PARTNER_ID, "customerId": "1"}, headers=h
+    )
     assert r.status_code == 400 and r.json()["code"] == 10010
 
 
@@ -30,8 +34,14 @@ async def test_generate_without_customer_id_is_400_10005(client, h):
 
 async def test_generate_remembers_webhook_settings_of_latest_link(client, h):
     cid = await new_customer(client, h)
-    body = {"partnerId": PARTNER_ID, "customerId": cid, "webhook": "http://x/1", "redirectUri": "http://r",
-            "webhookData": {"a": 1}, "webhookHeaders": {"X-A": "b"}}
+    body = {
+        "partnerId": PARTNER_ID,
+        "customerId": cid,
+        "webhook": "http://x/1",
+        "redirectUri": "http://r",
+        "webhookData": {"a": 1},
+        "webhookHeaders": {"X-A": "b"},
+    }
     await client.post("/connect/v2/generate", json=body, headers=h)
     await client.post("/connect/v2/generate", json=body | {"webhook": "http://x/2"}, headers=h)
     link = (await client.get(f"/_sandbox/customers/{cid}")).json()["latestLink"]
@@ -42,8 +52,17 @@ async def test_generate_remembers_webhook_settings_of_latest_link(client, h):
 async def test_send_email_records_outbox_and_echoes_email_config(client, h):
     cid = await new_customer(client, h)
     email = {"to": "bob@example.com", "firstName": "Bob", "subject": "Link your bank"}
-    r = await client.post("/connect/v2/send/email", headers=h, json={
-        "partnerId": PARTNER_ID, "customerId": cid, "email": email, "webhook": "http://hook", "redirectUri": "http://r"})
+    r = await client.post(
+        "/connect/v2/send/email",
+        headers=h,
+        json={
+            "partnerId": PARTNER_ID,
+            "customerId": cid,
+            "email": email,
+            "webhook": "http://hook",
+            "redirectUri": "http://r",
+        },
+    )
     assert r.status_code == 200 and r.json()["emailConfig"] == email
     mail = (await client.get("/_sandbox/outbox")).json()["emails"][0]
     assert mail["to"] == "bob@example.com" and mail["firstName"] == "Bob" and mail["link"] == r.json()["link"]
@@ -52,15 +71,19 @@ async def test_send_email_records_outbox_and_echoes_email_config(client, h):
 
 async def test_send_email_without_recipient_is_400(client, h):
     cid = await new_customer(client, h)
-    r = await client.post("/connect/v2/send/email", json={"partnerId": PARTNER_ID, "customerId": cid,
-                                                          "email": {}}, headers=h)
+    r = await client.post(
+        "/connect/v2/send/email", json={"partnerId": PARTNER_ID, "customerId": cid, "email": {}}, headers=h
+    )
     assert r.status_code == 400 and r.json()["code"] == 10005
 
 
 async def test_fix_link_for_unknown_login_is_404(client, h):
     cid = await new_customer(client, h)
-    r = await client.post("/connect/v2/generate/fix", headers=h,
-                          json={"partnerId": PARTNER_ID, "customerId": cid, "institutionLoginId": "5"})
+    r = await client.post(
+        "/connect/v2/generate/fix",
+        headers=h,
+        json={"partnerId": PARTNER_ID, "customerId": cid, "institutionLoginId": "5"},
+    )
     assert r.status_code == 404 and r.json()["code"] == 38007
 
 
@@ -68,8 +91,11 @@ async def test_fix_link_for_existing_login_renews_consent(client, h):
     cid = await new_customer(client, h)
     info = await connect(client, h, cid)
     login = str(info["institutionLoginId"])
-    r = await client.post("/connect/v2/generate/fix", headers=h,
-                          json={"partnerId": PARTNER_ID, "customerId": cid, "institutionLoginId": login})
+    r = await client.post(
+        "/connect/v2/generate/fix",
+        headers=h,
+        json={"partnerId": PARTNER_ID, "customerId": cid, "institutionLoginId": login},
+    )
     assert r.status_code == 200 and "institutionLoginId=" + login in r.json()["link"]
     await client.post("/_sandbox/clock", json={"advanceSeconds": 600})
     again = (await client.post("/_sandbox/connect/complete", json={"customerId": cid})).json()
@@ -89,7 +115,9 @@ async def test_accounts_list_has_string_ids_and_integer_login_id(client, h):
     info = await connect(client, h, cid, accounts=3)
     accts = (await client.get(f"/aggregation/v1/customers/{cid}/accounts", headers=h)).json()["accounts"]
     assert [a["id"] for a in accts] == info["accounts"]
-    assert all(isinstance(a["institutionLoginId"], int) and len(a["accountNumberDisplay"]) == 4 for a in accts)
+    assert all(
+        isinstance(a["institutionLoginId"], int) and len(a["accountNumberDisplay"]) == 4 for a in accts
+    )
 
 
 async def test_accounts_of_unknown_customer_is_404(client, h):
@@ -118,11 +146,13 @@ async def test_refresh_updates_aggregation_attempt_date(client, h):
 async def test_authorization_details_for_oauth_login_use_consent_days(client, h):
     cid = await new_customer(client, h)
     info = await connect(client, h, cid, consentDays=30)
-    r = await client.get(f"/customers/institution-logins/{info['institutionLoginId']}/authorization-details",
-                         headers=h)
+    r = await client.get(
+        f"/customers/institution-logins/{info['institutionLoginId']}/authorization-details", headers=h
+    )
     body = r.json()
     assert body["institutionLoginId"] == info["institutionLoginId"]
     from datetime import datetime
+
     start = datetime.fromisoformat(body["authorizationStartDate"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(body["authorizationEndDate"].replace("Z", "+00:00"))
     assert (end - start).days == 30
@@ -131,8 +161,9 @@ async def test_authorization_details_for_oauth_login_use_consent_days(client, h)
 async def test_authorization_details_for_legacy_login_is_404_3003(client, h):
     cid = await new_customer(client, h)
     info = await connect(client, h, cid, oauth=False)
-    r = await client.get(f"/customers/institution-logins/{info['institutionLoginId']}/authorization-details",
-                         headers=h)
+    r = await client.get(
+        f"/customers/institution-logins/{info['institutionLoginId']}/authorization-details", headers=h
+    )
     assert r.status_code == 404 and r.json()["code"] == 3003
 
 
@@ -141,6 +172,7 @@ async def test_consent_expiry_on_sandbox_clock_flags_accounts_947(client, h):
     await connect(client, h, cid, consentDays=1)
     await client.post("/_sandbox/clock", json={"advanceSeconds": 2 * 86_400})
     from tests.sandbox.support import get_token
+
     h2 = {**h, "Finicity-App-Token": await get_token(client)}
     accts = (await client.get(f"/aggregation/v1/customers/{cid}/accounts", headers=h2)).json()["accounts"]
     assert {a["aggregationStatusCode"] for a in accts} == {947}

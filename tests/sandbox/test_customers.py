@@ -9,7 +9,11 @@ async def test_create_testing_customer_returns_201_created_customer(client, h):
     r = await client.post(TESTING, json={"username": "alice_01", "firstName": "Alice"}, headers=h)
     assert r.status_code == 201
     body = r.json()
-    assert isinstance(body["id"], str) and body["username"] == "alice_01" and isinstance(body["createdDate"], int)
+    assert (
+        isinstance(body["id"], str)
+        and body["username"] == "alice_01"
+        and isinstance(body["createdDate"], int)
+    )
 
 
 async def test_create_active_customer_has_type_active(client, h):

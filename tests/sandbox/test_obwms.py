@@ -35,8 +35,9 @@ async def test_subscription_crud_round_trip(client, h):
     assert uuid.UUID(sid) and r.json()["events"][0]["status"] == "active"
     listed = (await client.get(SUBS, headers=h)).json()
     assert listed["total"] == 1 and listed["subscriptions"][0]["subscriptionId"] == sid
-    upd = await client.put(f"{SUBS}/{sid}", json={"url": "https://b.example/h", "events": [{"name": "x.y"}]},
-                           headers=h)
+    upd = await client.put(
+        f"{SUBS}/{sid}", json={"url": "https://b.example/h", "events": [{"name": "x.y"}]}, headers=h
+    )
     assert upd.json()["url"] == "https://b.example/h"
     assert (await client.get(f"{SUBS}/{sid}", headers=h)).json()["events"][0]["name"] == "x.y"
     assert (await client.delete(f"{SUBS}/{sid}", headers=h)).status_code == 204
@@ -74,22 +75,27 @@ async def test_public_key_endpoint_serves_pem(client):
 @pytest.mark.parametrize("sig_enc", signing.SIGNATURE_ENCODINGS)
 @pytest.mark.parametrize("text_enc", signing.TEXT_ENCODINGS)
 async def test_obwms_event_signature_verifies_independently(receiver, fmt, sig_enc, text_enc):
-    app = create_app(make_config(obwms_message_format=fmt, obwms_signature_encoding=sig_enc,
-                                 obwms_text_encoding=text_enc))
+    app = create_app(
+        make_config(obwms_message_format=fmt, obwms_signature_encoding=sig_enc, obwms_text_encoding=text_enc)
+    )
     path = f"/ok/obwms-{fmt}-{sig_enc}-{text_enc}"
     async with make_client(app) as client:
         h = {"Finicity-App-Key": app.state.config.app_key, "Finicity-App-Token": await get_token(client)}
         cid = await new_customer(client, h)
         info = await connect(client, h, cid)
         await client.post(SUBS, json={"url": receiver.url(path), "events": [{"name": EVENT}]}, headers=h)
-        r = await client.post("/_sandbox/obwms/send", json={
-            "event": EVENT, "customerId": cid, "institutionLoginId": info["institutionLoginId"]})
+        r = await client.post(
+            "/_sandbox/obwms/send",
+            json={"event": EVENT, "customerId": cid, "institutionLoginId": info["institutionLoginId"]},
+        )
         pem = (await client.get("/_sandbox/webhook-public-key")).text
     assert r.json()["deliveries"][0]["statusCode"] == 200
     req = receiver.at(path)[0]
     independent_verify(pem, req["headers"], req["body"], fmt, sig_enc, text_enc)
     hdr = req["headers"]
-    assert hdr["x-mastercard-signature-algorithm"] == "SHA256withECDSA" and uuid.UUID(hdr["x-mastercard-webhook-message-id"])
+    assert hdr["x-mastercard-signature-algorithm"] == "SHA256withECDSA" and uuid.UUID(
+        hdr["x-mastercard-webhook-message-id"]
+    )
     body = json.loads(req["body"])
     assert body["eventType"] == EVENT and body["customerId"] == cid and "authorizationEndDate" in body["data"]
     with pytest.raises(InvalidSignature):
@@ -98,11 +104,22 @@ async def test_obwms_event_signature_verifies_independently(receiver, fmt, sig_e
 
 async def test_obwms_event_goes_only_to_matching_active_subscriptions(client, h, receiver):
     await client.post(SUBS, json={"url": receiver.url("/ok/match"), "events": [{"name": EVENT}]}, headers=h)
-    await client.post(SUBS, json={"url": receiver.url("/ok/other"), "events": [{"name": "other.event"}]}, headers=h)
-    await client.post(SUBS, headers=h, json={"url": receiver.url("/ok/excluded"), "events": [
-        {"name": EVENT, "condition": {"subscribeFor": "institutionId", "excludes": ["102105"]}}]})
-    r = await client.post("/_sandbox/obwms/send", json={"event": EVENT, "customerId": "1",
-                                                        "data": {"institutionId": "102105"}})
+    await client.post(
+        SUBS, json={"url": receiver.url("/ok/other"), "events": [{"name": "other.event"}]}, headers=h
+    )
+    await client.post(
+        SUBS,
+        headers=h,
+        json={
+            "url": receiver.url("/ok/excluded"),
+            "events": [
+                {"name": EVENT, "condition": {"subscribeFor": "institutionId", "excludes": ["102105"]}}
+            ],
+        },
+    )
+    r = await client.post(
+        "/_sandbox/obwms/send", json={"event": EVENT, "customerId": "1", "data": {"institutionId": "102105"}}
+    )
     assert r.json()["targets"] == [receiver.url("/ok/match")]
     assert receiver.at("/ok/other") == [] and receiver.at("/ok/excluded") == []
 
@@ -117,7 +134,8 @@ def test_signing_rejects_unknown_options():
 
 def test_configured_private_key_is_used_and_public_key_matches():
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     app = create_app(make_config(webhook_private_key=pem.replace("\n", "\\n")))
     assert signing.public_key_pem(app.state.key) == signing.public_key_pem(key)

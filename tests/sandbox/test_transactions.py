@@ -16,8 +16,11 @@ async def cust(client, h):
 
 
 async def page(client, h, cid, account=None, **params):
-    path = (f"/aggregation/v4/customers/{cid}/accounts/{account}/transactions" if account
-            else f"/aggregation/v3/customers/{cid}/transactions")
+    path = (
+        f"/aggregation/v4/customers/{cid}/accounts/{account}/transactions"
+        if account
+        else f"/aggregation/v3/customers/{cid}/transactions"
+    )
     q = {"fromDate": 0, "toDate": FAR_FUTURE} | params
     return await client.get(path, params=q, headers=h)
 
@@ -59,12 +62,21 @@ async def test_range_uses_posted_date_for_posted_and_transaction_date_for_pendin
     posted = next(t for t in everything if t["status"] == "active" and t["transactionDate"] < t["postedDate"])
     only = (await page(client, h, cust[0], fromDate=posted["postedDate"], toDate=posted["postedDate"])).json()
     assert posted["id"] in [t["id"] for t in only["transactions"]]
-    before = (await page(client, h, cust[0], fromDate=posted["transactionDate"],
-                         toDate=posted["postedDate"] - 1)).json()
+    before = (
+        await page(client, h, cust[0], fromDate=posted["transactionDate"], toDate=posted["postedDate"] - 1)
+    ).json()
     assert posted["id"] not in [t["id"] for t in before["transactions"]]
     pend = next(t for t in everything if t["status"] == "pending")
-    hit = (await page(client, h, cust[0], includePending="true", fromDate=pend["transactionDate"],
-                      toDate=pend["transactionDate"])).json()
+    hit = (
+        await page(
+            client,
+            h,
+            cust[0],
+            includePending="true",
+            fromDate=pend["transactionDate"],
+            toDate=pend["transactionDate"],
+        )
+    ).json()
     assert pend["id"] in [t["id"] for t in hit["transactions"]]
 
 
@@ -76,7 +88,11 @@ async def test_empty_range_returns_zero_found(client, h, cust):
 
 async def test_exact_multiple_of_limit_has_no_more_on_last_page(client, h, cust):
     found = (await page(client, h, cust[0], limit=1)).json()["found"]
-    limit = next(d for d in range(7, 1, -1) if found % d == 0) if any(found % d == 0 for d in range(2, 8)) else found
+    limit = (
+        next(d for d in range(7, 1, -1) if found % d == 0)
+        if any(found % d == 0 for d in range(2, 8))
+        else found
+    )
     last = (await page(client, h, cust[0], limit=limit, start=found - limit + 1)).json()
     assert last["displaying"] == limit and last["moreAvailable"] == "false"
     beyond = (await page(client, h, cust[0], limit=limit, start=found + 1)).json()
@@ -87,7 +103,9 @@ async def test_pages_partition_the_range_without_overlap(client, h, cust):
     found = (await page(client, h, cust[0], limit=1)).json()["found"]
     ids = []
     for start in range(1, found + 1, 40):
-        ids += [t["id"] for t in (await page(client, h, cust[0], limit=40, start=start)).json()["transactions"]]
+        ids += [
+            t["id"] for t in (await page(client, h, cust[0], limit=40, start=start)).json()["transactions"]
+        ]
     assert len(ids) == len(set(ids)) == found
 
 
@@ -100,10 +118,17 @@ async def test_limit_1000_is_accepted(client, h, cust):
     assert (await page(client, h, cust[0], limit=1000)).status_code == 200
 
 
-@pytest.mark.parametrize(("params", "code"), [
-    ({"limit": 1001}, 10010), ({"limit": 0}, 41004), ({"start": 0}, 41003),
-    ({"fromDate": 10, "toDate": 5}, 41002), ({"sort": "sideways"}, 10010), ({"fromDate": "abc"}, 10010),
-])
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"limit": 1001}, 10010),
+        ({"limit": 0}, 41004),
+        ({"start": 0}, 41003),
+        ({"fromDate": 10, "toDate": 5}, 41002),
+        ({"sort": "sideways"}, 10010),
+        ({"fromDate": "abc"}, 10010),
+    ],
+)
 async def test_invalid_query_is_400(client, h, cust, params, code):
     r = await page(client, h, cust[0], **params)
     assert r.status_code == 400 and r.json()["code"] == code
@@ -146,12 +171,19 @@ async def test_same_seed_gives_same_data_after_reset(client, h):
     first = await _all(client, h, cid)
     await client.post("/_sandbox/reset")
     from tests.sandbox.support import get_token
+
     h2 = {**h, "Finicity-App-Token": await get_token(client)}
     cid2 = await new_customer(client, h2)
     await connect(client, h2, cid2, seed=11)
     second = await _all(client, h2, cid2)
-    strip = lambda txs: [{k: v for k, v in t.items() if k not in ("createdDate", "transactionDate", "postedDate")}
-                         for t in txs]  # noqa: E731 - dates shift with wall time between the two runs
+
+    # dates are relative to the wall clock at connect time, so compare everything else
+    def strip(txs):
+        return [
+            {k: v for k, v in t.items() if k not in ("createdDate", "transactionDate", "postedDate")}
+            for t in txs
+        ]
+
     assert cid == cid2 and strip(first) == strip(second)
 
 
@@ -168,8 +200,12 @@ async def test_bank_advance_posts_pending_under_new_id(client, h, cust):
     before = await _all(client, h, cust[0])
     pending = {t["id"] for t in before if t["status"] == "pending"}
     assert pending
-    out = (await client.post("/_sandbox/bank/advance", json={"customerId": cust[0], "days": 3,
-                                                             "newPerAccount": 4, "postPending": True})).json()
+    out = (
+        await client.post(
+            "/_sandbox/bank/advance",
+            json={"customerId": cust[0], "days": 3, "newPerAccount": 4, "postPending": True},
+        )
+    ).json()
     after = {t["id"]: t for t in await _all(client, h, cust[0])}
     assert not pending & set(after) and set(out["removedPending"]) == pending
     assert all(after[i]["status"] == "active" for i in out["posted"])
@@ -177,8 +213,11 @@ async def test_bank_advance_posts_pending_under_new_id(client, h, cust):
 
 
 async def test_bank_advance_shadow_appears_then_disappears(client, h, cust):
-    out = (await client.post("/_sandbox/bank/advance", json={"customerId": cust[0], "shadow": 2,
-                                                             "newPerAccount": 0})).json()
+    out = (
+        await client.post(
+            "/_sandbox/bank/advance", json={"customerId": cust[0], "shadow": 2, "newPerAccount": 0}
+        )
+    ).json()
     txs = {t["id"]: t for t in await _all(client, h, cust[0])}
     assert len(out["shadowed"]) == 2 and all(txs[i]["status"] == "shadow" for i in out["shadowed"])
     await client.post("/_sandbox/bank/advance", json={"customerId": cust[0], "newPerAccount": 0})

@@ -37,7 +37,11 @@ async def test_connect_webhook_body_is_compact_json_envelope(client, h, receiver
     for req in reqs:
         body = json.loads(req["body"])
         assert req["body"] == json.dumps(body, separators=(",", ":")).encode()
-        assert body["customerId"] == cid and EVENT_ID.match(body["eventId"]) and body["webhookData"] == {"u": "1"}
+        assert (
+            body["customerId"] == cid
+            and EVENT_ID.match(body["eventId"])
+            and body["webhookData"] == {"u": "1"}
+        )
         assert req["headers"]["x-corr"] == "c-1" and req["headers"]["content-type"] == "application/json"
     added = json.loads(reqs[4]["body"])["payload"]
     assert added["oauth"] is True and [a["id"] for a in added["accounts"]] == info["accounts"]
@@ -45,12 +49,20 @@ async def test_connect_webhook_body_is_compact_json_envelope(client, h, receiver
 
 async def test_unable_to_connect_outcome_sends_code(client, h, receiver):
     cid = await new_customer(client, h)
-    await client.post("/connect/v2/generate", headers=h, json={
-        "partnerId": "1445585709680", "customerId": cid, "webhook": receiver.url("/ok/unable")})
-    r = await client.post("/_sandbox/connect/complete",
-                          json={"customerId": cid, "outcome": "unableToConnect", "code": 185})
+    await client.post(
+        "/connect/v2/generate",
+        headers=h,
+        json={"partnerId": "1445585709680", "customerId": cid, "webhook": receiver.url("/ok/unable")},
+    )
+    r = await client.post(
+        "/_sandbox/connect/complete", json={"customerId": cid, "outcome": "unableToConnect", "code": 185}
+    )
     last = json.loads(receiver.at("/ok/unable")[-1]["body"])
-    assert r.json()["accounts"] == [] and last["eventType"] == "unableToConnect" and last["payload"]["code"] == 185
+    assert (
+        r.json()["accounts"] == []
+        and last["eventType"] == "unableToConnect"
+        and last["payload"]["code"] == 185
+    )
 
 
 async def test_failed_delivery_is_retried_until_2xx_and_logged(client, h, receiver):
