@@ -56,9 +56,6 @@ grant all on public.open_banking_connect_emails to service_role;
 alter table public.open_banking_connect_emails enable row level security;
 create policy "CPAs read their clients' link requests" on public.open_banking_connect_emails
   for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
-create policy "CPAs request links for their own clients" on public.open_banking_connect_emails
-  for insert to authenticated
-  with check ((select public.ob_can_access_client(platform_client_id)) and requested_by = (select auth.uid()));
 create trigger set_updated_at before update on public.open_banking_connect_emails
   for each row execute function private.set_updated_at();
 
@@ -113,3 +110,14 @@ create policy "CPAs read their clients' bank logins" on public.open_banking_inst
   for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
 create trigger set_updated_at before update on public.open_banking_institution_logins
   for each row execute function private.set_updated_at();
+
+-- Declared after the logins table, which it reads.
+create policy "CPAs request links for their own clients" on public.open_banking_connect_emails
+  for insert to authenticated
+  with check (
+    (select public.ob_can_access_client(platform_client_id))
+    and requested_by = (select auth.uid())
+    -- a Fix link may name only a bank login of this same client
+    and (institution_login_id is null or exists (
+      select 1 from public.open_banking_institution_logins l
+       where l.id = institution_login_id and l.platform_client_id = open_banking_connect_emails.platform_client_id)));

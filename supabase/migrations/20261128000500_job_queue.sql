@@ -188,6 +188,15 @@ begin
      where j.id = p_job_id;
     return pg_catalog.jsonb_build_object('updated', true, 'status', 'dead');
   end if;
+  if v_job.dedupe_key is not null and exists (
+       select 1 from private.ob_jobs q where q.dedupe_key = v_job.dedupe_key and q.status = 'queued') then
+    -- A successor with the same key is already waiting: it will do this work.
+    update private.ob_jobs j
+       set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
+           last_error = left('superseded by a queued job with the same key: ' || p_error, 2000)
+     where j.id = p_job_id;
+    return pg_catalog.jsonb_build_object('updated', true, 'status', 'superseded');
+  end if;
   update private.ob_jobs j
      set status = 'queued', locked_by = null, locked_until = null, last_error = left(p_error, 2000),
          run_after = now() + make_interval(secs => private.ob_backoff_seconds(v_job.attempts)::double precision)
@@ -205,6 +214,15 @@ security definer
 set search_path = ''
 as $$
 begin
+  -- A successor with the same key already waits: finish this one instead of queueing a twin.
+  update private.ob_jobs j
+     set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
+         last_error = 'released at shutdown; superseded by a queued job with the same key'
+   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker and j.dedupe_key is not null
+     and exists (select 1 from private.ob_jobs q where q.dedupe_key = j.dedupe_key and q.status = 'queued');
+  if found then
+    return pg_catalog.jsonb_build_object('released', true);
+  end if;
   update private.ob_jobs j
      set status = 'queued', attempts = greatest(j.attempts - 1, 0), locked_by = null,
          locked_until = null, run_after = now()
@@ -239,7 +257,9 @@ begin
   update private.ob_jobs j
      set status = 'queued', attempts = 0, run_after = now(), finished_at = null,
          locked_by = null, locked_until = null
-   where j.id = p_job_id and j.status in ('dead', 'queued');
+   where j.id = p_job_id and j.status in ('dead', 'queued')
+     and not exists (select 1 from private.ob_jobs q
+                      where q.dedupe_key = j.dedupe_key and q.status = 'queued' and q.id <> j.id);
   if found then
     perform private.ob_wake('retry');
   end if;
@@ -277,7 +297,16 @@ set search_path = ''
 as $$
 declare
   v_reclaimed integer;
+  v_superseded integer;
 begin
+  -- Expired jobs whose successor (same key) already waits are finished, not queued twice.
+  update private.ob_jobs j
+     set status = case when j.attempts >= j.max_attempts then 'dead' else 'succeeded' end,
+         finished_at = now(), locked_by = null, locked_until = null,
+         last_error = coalesce(j.last_error, 'lease expired; superseded by a queued job with the same key')
+   where j.status = 'running' and j.locked_until < now() and j.dedupe_key is not null
+     and exists (select 1 from private.ob_jobs q where q.dedupe_key = j.dedupe_key and q.status = 'queued');
+  get diagnostics v_superseded = row_count;
   update private.ob_jobs j
      set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
          finished_at = case when j.attempts >= j.max_attempts then now() end,
@@ -285,6 +314,7 @@ begin
          locked_by = null, locked_until = null
    where j.status = 'running' and j.locked_until < now();
   get diagnostics v_reclaimed = row_count;
+  v_reclaimed := v_reclaimed + v_superseded;
   if exists (select 1 from private.ob_jobs j where j.status = 'queued' and j.run_after <= now()) then
     perform private.ob_wake('sweep');
   end if;

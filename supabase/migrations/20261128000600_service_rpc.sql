@@ -84,7 +84,7 @@ begin
   on conflict (platform_client_id) do update
      set finicity_customer_id = coalesce(c.finicity_customer_id, excluded.finicity_customer_id)
   returning * into v_row;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 
@@ -125,7 +125,7 @@ begin
   if not found then
     select * into v_row from public.open_banking_customers c where c.finicity_customer_id = p_finicity_customer_id;
   end if;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 
@@ -185,7 +185,7 @@ begin
          sent_at = case when p_status = 'sent' then now() else e.sent_at end
    where e.id = p_id
   returning * into v_row;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 
@@ -234,7 +234,7 @@ begin
          last_error_message = case when p_login ? 'last_error_message' then excluded.last_error_message
                                    else l.last_error_message end
   returning * into v_row;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 
@@ -255,7 +255,7 @@ begin
          needs_reauth = p_end_at is not null and p_end_at < now() + make_interval(days => v_days)
    where l.id = p_login_id
   returning * into v_row;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 
@@ -272,7 +272,7 @@ begin
      set needs_reauth = p_needs_reauth, last_error_message = coalesce(p_message, l.last_error_message)
    where l.id = p_login_id
   returning * into v_row;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 
@@ -403,6 +403,12 @@ begin
     returning 1
   )
   select (select count(*) from written), (select count(*) from removed) into v_written, v_removed;
+  -- Rows seen unchanged are not rewritten above, but they were seen: move their fetch time so
+  -- reconcile (which removes rows a run did not see) keeps them.
+  update public.open_banking_transactions t set source_fetched_at = p_fetched_at
+    from pg_catalog.jsonb_to_recordset(p_transactions) as s(id bigint, status text)
+   where t.id = s.id and t.account_id = p_account_id and s.status in ('pending', 'posted')
+     and t.source_fetched_at < p_fetched_at;
   return pg_catalog.jsonb_build_object('received', pg_catalog.jsonb_array_length(p_transactions),
                                        'written', v_written, 'removed', v_removed);
 end
@@ -465,7 +471,7 @@ begin
          last_sync_error = left(p_error, 500)
    where c.finicity_customer_id = p_finicity_customer_id
   returning * into v_row;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 
@@ -489,7 +495,7 @@ begin
          finished_at = case when p_status in ('succeeded', 'failed') then now() end
    where r.id = p_id
   returning * into v_row;
-  return pg_catalog.to_jsonb(v_row);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
 

@@ -1,7 +1,7 @@
 -- Request rows (open_banking_connect_emails, open_banking_sync_requests): a CPA may insert them for
 -- its own clients only, names only the request columns, and the row is always its own and queued.
 begin;
-select plan(27);
+select plan(28);
 
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid, email_id uuid, sync_id uuid, defended_id uuid) on commit drop;
 grant select, update on fx to public;
@@ -48,9 +48,21 @@ select throws_ok($$insert into public.open_banking_connect_emails (platform_clie
 select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, kind)
                    select ca, 'owner@client.test', 'fix' from fx$$, '23514', null,
                  'a fix request without institution_login_id is a check violation');
+select tests.clear_auth();
+-- bank logins of each client, made by the service (postgres here)
+insert into public.open_banking_customers (id, platform_client_id, finicity_username, customer_type)
+select gen_random_uuid(), c, 'req-user-' || c, 'testing' from (select ca as c from fx union all select cb from fx) x;
+insert into public.open_banking_institution_logins (id, platform_client_id, customer_id)
+select 940000001, ca, (select id from public.open_banking_customers where platform_client_id = ca) from fx;
+insert into public.open_banking_institution_logins (id, platform_client_id, customer_id)
+select 940000002, cb, (select id from public.open_banking_customers where platform_client_id = cb) from fx;
+select tests.authenticate_as((select a from fx));
 select lives_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, kind, institution_login_id)
                   select ca, 'owner@client.test', 'fix', 940000001 from fx$$,
-                'a fix request naming an institution login is accepted');
+                'a fix request naming a bank login of the same client is accepted');
+select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, kind, institution_login_id)
+                   select ca, 'owner@client.test', 'fix', 940000002 from fx$$, '42501', null,
+                 'a fix request naming another CPA''s client''s bank login is an RLS violation');
 select tests.clear_auth();
 
 -- B cannot see A's request

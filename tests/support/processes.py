@@ -1,0 +1,99 @@
+"""Real processes for end-to-end tests: the sandbox and the service, each under uvicorn on a free
+loopback port, configured the way `make up` configures them (scripts/local.env)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_ENV = ROOT / "scripts" / "local.env"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def local_env() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in LOCAL_ENV.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key] = value.strip().strip('"')
+    return values
+
+
+@dataclass
+class Proc:
+    name: str
+    port: int
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            self.popen.wait(timeout=20)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+def start(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir: Path, health: str) -> Proc:
+    log_path = log_dir / f"{name}-{port}.log"
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    popen = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full_env,  # noqa: S603
+                             stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    proc = Proc(name, port, popen, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{proc.log()[-3000:]}")
+        try:
+            if httpx.get(proc.url + health, timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{name} did not become healthy:\n{proc.log()[-3000:]}")
+
+
+def start_sandbox(log_dir: Path, extra_env: Mapping[str, str] | None = None) -> Proc:
+    port = free_port()
+    env = {**local_env(), **(extra_env or {})}
+    return start("sandbox", ["-m", "sandbox", "--port", str(port), "--log-level", "warning"], port, env, log_dir,
+                 "/_sandbox/health")
+
+
+def service_env(database_url: str, sandbox_url: str, port: int, extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**local_env(), "DATABASE_URL": database_url, "OPEN_BANKING_BASE_URL": sandbox_url,
+            "OPEN_BANKING_WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", "WORKER_POLL_SECONDS": "2",
+            **(extra_env or {})}
+
+
+def start_service(log_dir: Path, database_url: str, sandbox_url: str, extra_env: Mapping[str, str] | None = None,
+                  port: int | None = None) -> Proc:
+    port = port or free_port()
+    env = service_env(database_url, sandbox_url, port, extra_env)
+    return start("service", ["-m", "service", "serve", "--port", str(port)], port, env, log_dir, "/healthz")
