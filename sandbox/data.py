@@ -11,6 +11,8 @@ from sandbox.state import Account, Customer, Login, SandboxState
 
 DAY = 86_400
 PENDING_WINDOW = 3 * DAY
+# Shadow copies are of recent rows only (the last week), as a bank's temporary duplicates are.
+SHADOW_WINDOW = 7 * DAY
 
 # description, normalized payee, category, type, low, high, weight, memo
 _CHECKING = [
@@ -179,7 +181,8 @@ def connect_customer(state: SandboxState, customer: Customer, profile: dict) -> 
     state.logins[login.id] = login
     customer.logins[login.id] = login
     if customer.next_tx_id is None:
-        customer.next_tx_id = 20_000_000_000 + rng.randrange(10**9) * 10
+        # A block of a million ids per customer: unique across customers, like Mastercard's.
+        customer.next_tx_id = int(customer.id) * 1_000_000
     span = int(p["months"] * 30.44 * DAY)
     per_account = int(p["months"] * p["transactionsPerAccountPerMonth"])
     cid = int(customer.id)
@@ -237,7 +240,7 @@ def advance_bank(
     rng = random.Random(f"{seed}:{customer.id}:{customer.version}")
     out = {"created": [], "posted": [], "removedPending": [], "shadowed": [], "removedShadow": []}
     if customer.next_tx_id is None:
-        customer.next_tx_id = 20_000_000_000
+        customer.next_tx_id = int(customer.id) * 1_000_000
     cid = int(customer.id)
     for acct in customer.accounts.values():
         for tx in list(acct.txs.values()):
@@ -271,7 +274,7 @@ def advance_bank(
         (acct, tx)
         for acct in customer.accounts.values()
         for tx in acct.txs.values()
-        if tx.status == "active" and tx.effective_date > now - 30 * DAY
+        if tx.status == "active" and tx.effective_date > now - SHADOW_WINDOW
     ]
     recent.sort(key=lambda r: r[1].id)
     for acct, tx in rng.sample(recent, min(shadow, len(recent))):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -183,8 +184,9 @@ class Stats:
 
 
 class SandboxState:
-    def __init__(self) -> None:
+    def __init__(self, id_block: int | None = None) -> None:
         self.clock = Clock()
+        self.id_block = secrets.randbelow(999_000) if id_block is None else id_block
         self.reset()
 
     def reset(self) -> None:
@@ -197,8 +199,10 @@ class SandboxState:
         self.deliveries: list[dict] = []
         self.faults: list = []
         self.stats = Stats()
-        self.next_customer_id = 7_005_061_234
-        self.next_login_id = 7_008_461_438
+        # Mastercard's ids are unique across everything a partner ever sees, so each sandbox
+        # instance draws its own id block (a reset reuses it: same seed, same data).
+        self.next_customer_id = 7_000_000_000 + self.id_block * 1_000
+        self.next_login_id = 8_000_000_000 + self.id_block * 1_000
         for task in list(getattr(self, "tasks", ())):
             task.cancel()
         self.tasks: set[asyncio.Task] = set()

@@ -72,8 +72,13 @@ async def _linked_customer(services: Services, sandbox: AsyncTestClient, client_
 def _sandbox_truth(sandbox: AsyncTestClient, customer_id: str) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
     state = sandbox.app.state.sandbox
     customer = state.customers[customer_id]
-    return {a.id: (len(a.txs), sum((Decimal(repr(t.amount)) for t in a.txs.values()), Decimal(0)),
-                   frozenset(a.txs)) for a in customer.accounts.values()}
+    truth = {}
+    for account in customer.accounts.values():
+        # shadow rows are the bank's temporary copies: the service must not keep them
+        live = [t for t in account.txs.values() if t.status != "shadow"]
+        truth[account.id] = (len(live), sum((Decimal(repr(t.amount)) for t in live), Decimal(0)),
+                             frozenset(t.id for t in live))
+    return truth
 
 
 def _db_truth(pg: psycopg.Connection, client_id: uuid.UUID) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
