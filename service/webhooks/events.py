@@ -18,8 +18,9 @@ _EVENT_ID_MS = re.compile(r"^([0-9]{13})-")
 _MIN_MS, _MAX_MS = 1_000_000_000_000, 4_102_444_800_000
 
 # Headers never stored: credentials and signatures (whatever their spelling), and transport noise.
+# (X-Mastercard-Signature-Timestamp / -Algorithm are kept: they say how a signature was made, not what it is.)
 _NEVER_STORE = re.compile(
-    r"(authori[sz]ation|cookie|signature|secret|token|passw|api[-_]?key|app[-_]?key|session|x-internal)",
+    r"(signature$|authori[sz]ation|cookie|secret|token|passw|api[-_]?key|app[-_]?key|session|x-internal)",
     re.IGNORECASE,
 )
 _TRANSPORT = frozenset({
