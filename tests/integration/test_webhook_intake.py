@@ -61,7 +61,8 @@ def secret(services: Services) -> str:
 
 
 def outcome_count(services: Services, source: str, outcome: str) -> float:
-    value = services.metrics.registry.get_sample_value("ob_webhooks_total", {"source": source, "outcome": outcome})
+    labels = {"source": source, "outcome": outcome}
+    value = services.metrics.registry.get_sample_value("ob_webhooks_total", labels)
     return value or 0.0
 
 
@@ -230,8 +231,8 @@ async def test_a_signed_obwms_event_is_stored_once_per_message_id(
     message_id = str(uuid.uuid4())
     first = await client.post(OBWMS_URL, content=body, headers=obwms_headers(body, message_id=message_id))
     # A redelivery is signed afresh (new timestamp, new signature) under the same message id.
-    again = await client.post(OBWMS_URL, content=body,
-                              headers=obwms_headers(body, message_id=message_id, timestamp=int(time.time()) - 5))
+    redelivery = obwms_headers(body, message_id=message_id, timestamp=int(time.time()) - 5)
+    again = await client.post(OBWMS_URL, content=body, headers=redelivery)
     assert (first.status_code, again.status_code) == (202, 202)
     stored.append(first.json()["event_id"])
     assert (first.json()["stored"], again.json()["stored"]) == (True, False)
@@ -249,7 +250,8 @@ async def test_a_signed_obwms_event_is_stored_once_per_message_id(
 async def test_an_obwms_event_signed_with_the_second_configured_key_is_accepted(
         client: AsyncTestClient, stored: list[int], key: ec.EllipticCurvePrivateKey, encoding: str) -> None:
     body = compact(reminder())
-    response = await client.post(OBWMS_URL, content=body, headers=obwms_headers(body, key=key, encoding=encoding))
+    headers = obwms_headers(body, key=key, encoding=encoding)
+    response = await client.post(OBWMS_URL, content=body, headers=headers)
     assert response.status_code == 202
     stored.append(response.json()["event_id"])
 

@@ -60,8 +60,8 @@ def local_settings(database_url: str, **overrides: Any) -> Settings:
 def make_services(settings: Settings, rpc: Any) -> Services:
     finicity = FinicityClient(str(settings.open_banking_base_url), settings.open_banking_app_key,
                               settings.open_banking_partner_id, settings.open_banking_partner_secret)
-    tokens = PartnerTokenService(rpc, finicity.authenticate, TokenCipher(settings.open_banking_encryption_key),
-                                 holder_id="webhook-tests")
+    cipher = TokenCipher(settings.open_banking_encryption_key)
+    tokens = PartnerTokenService(rpc, finicity.authenticate, cipher, holder_id="webhook-tests")
     finicity.token_provider = tokens
     return Services(settings=settings, rpc=rpc, finicity=finicity, tokens=tokens, metrics=Metrics())
 
@@ -71,7 +71,9 @@ def make_app(settings: Settings, rpc_factory: Callable[[], Any] | None = None, *
     loop that serves requests (the test clients run the app in their own thread and loop)."""
 
     async def start(app: Litestar) -> None:
-        rpc = rpc_factory() if rpc_factory else PostgresRpc(settings.database_url.get_secret_value(), max_size=4)
+        assert settings.database_url is not None
+        dsn = settings.database_url.get_secret_value()
+        rpc = rpc_factory() if rpc_factory else PostgresRpc(dsn, max_size=4)
         await rpc.open()
         app.state.services = make_services(settings, rpc)
 
@@ -140,8 +142,9 @@ def table_counts(pg: psycopg.Connection) -> dict[str, int]:
 
 
 def events_with(pg: psycopg.Connection, source: str, message_id: str) -> list[tuple[Any, ...]]:
-    return pg.execute("select id, event_type, finicity_customer_id, headers, verified from private.ob_webhook_events"
-                      " where source = %s and message_id = %s", (source, message_id)).fetchall()
+    return pg.execute("select id, event_type, finicity_customer_id, headers, verified"
+                      " from private.ob_webhook_events where source = %s and message_id = %s",
+                      (source, message_id)).fetchall()
 
 
 def jobs_for_event(pg: psycopg.Connection, event_id: int) -> int:
