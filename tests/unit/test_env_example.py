@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
 from sandbox.config import SandboxConfig
 from service.settings import Settings
 
@@ -77,3 +79,12 @@ def test_secret_settings_have_placeholders_not_values() -> None:
     for name in secret_fields:
         value = variables[name.upper()]
         assert PLACEHOLDER.search(value), f"{name.upper()} should be a <placeholder>, not {value!r}"
+
+
+def test_documented_defaults_equal_the_code_defaults() -> None:
+    variables = _variables()
+    for name, field in Settings.model_fields.items():
+        value = variables[name.upper()]
+        if field.is_required() or field.default is None or PLACEHOLDER.search(value):
+            continue
+        assert TypeAdapter(field.annotation).validate_python(value) == field.default, name.upper()
