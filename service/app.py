@@ -90,8 +90,13 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
         background: list[asyncio.Task[None]] = []
         worker = None
         if run_worker:
-            worker = Worker(svc, default_handlers(), concurrency=settings.worker_concurrency,
-                            lease_seconds=settings.worker_lease_seconds, poll_seconds=settings.worker_poll_seconds)
+            worker = Worker(
+                svc,
+                default_handlers(),
+                concurrency=settings.worker_concurrency,
+                lease_seconds=settings.worker_lease_seconds,
+                poll_seconds=settings.worker_poll_seconds,
+            )
             app.state.worker = worker
             background.append(asyncio.create_task(worker.run(), name="worker"))
             if svc.rpc.supports_listen:
@@ -127,7 +132,12 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
 
 def secret_values(settings: Settings) -> list[str]:
     """Every configured secret, so the log redactor can mask it wherever it appears."""
-    values = [settings.open_banking_partner_secret, settings.open_banking_app_key,
-              settings.open_banking_encryption_key, settings.open_banking_internal_secret,
-              settings.supabase_service_role_key, settings.database_url]
+    values = [
+        settings.open_banking_partner_secret,
+        settings.open_banking_app_key,
+        settings.open_banking_encryption_key,
+        settings.open_banking_internal_secret,
+        settings.supabase_service_role_key,
+        settings.database_url,
+    ]
     return [v.get_secret_value() for v in values if v is not None]

@@ -78,29 +78,48 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     from service.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=15)
+    uvicorn.run(
+        create_app(settings, run_worker=not no_worker),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=15,
+    )
 
 
 @main.command()
 @click.argument("platform_client_id", callback=_uuid)
 @click.option("--email", "email_to", required=True, help="Where the client receives the link.")
 @click.option("--first-name", default=None)
-@click.option("--fix-login", "fix_login", type=int, default=None,
-              help="Make a Connect Fix (re-consent) link for this institution login instead.")
+@click.option(
+    "--fix-login",
+    "fix_login",
+    type=int,
+    default=None,
+    help="Make a Connect Fix (re-consent) link for this institution login instead.",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Run the job here and wait for the outcome.")
 @run_async
-async def link(platform_client_id: uuid.UUID, email_to: str, first_name: str | None, fix_login: int | None,
-               wait: bool) -> None:
+async def link(
+    platform_client_id: uuid.UUID, email_to: str, first_name: str | None, fix_login: int | None, wait: bool
+) -> None:
     """Send (or re-send) a bank-link request to a client, as a CPA's request would."""
-    from service.jobs.worker import Worker
     from service.jobs.registry import default_handlers
+    from service.jobs.worker import Worker
     from service.wiring import services_for
 
     async with services_for(_settings()) as services:
-        row = await services.rpc.call("ob_connect_email_request", {
-            "p_platform_client_id": platform_client_id, "p_email_to": email_to, "p_first_name": first_name,
-            "p_kind": "fix" if fix_login else "link", "p_institution_login_id": fix_login})
+        row = await services.rpc.call(
+            "ob_connect_email_request",
+            {
+                "p_platform_client_id": platform_client_id,
+                "p_email_to": email_to,
+                "p_first_name": first_name,
+                "p_kind": "fix" if fix_login else "link",
+                "p_institution_login_id": fix_login,
+            },
+        )
         console.print(f"link request {row['id']} queued")
         if not wait:
             return
@@ -134,8 +153,14 @@ async def sync(platform_client_id: uuid.UUID) -> None:
         if not customer or not customer.get("finicity_customer_id"):
             err_console.print("[red]This client has no linked Finicity customer yet.[/red]")
             sys.exit(1)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err_console, transient=False) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        ) as bar:
             tasks: dict[str, Any] = {}
 
             def progress(account_id: str, read: int, found: int) -> None:
@@ -144,8 +169,10 @@ async def sync(platform_client_id: uuid.UUID) -> None:
                 bar.update(tasks[account_id], completed=read, total=found)
 
             result = await sync_customer(services, customer["finicity_customer_id"], progress=progress)
-        console.print(f"synced {result.accounts} accounts, {result.transactions} transactions "
-                      f"({result.written} written, {result.removed} removed) in {result.pages} pages")
+        console.print(
+            f"synced {result.accounts} accounts, {result.transactions} transactions "
+            f"({result.written} written, {result.removed} removed) in {result.pages} pages"
+        )
 
 
 @main.command()
@@ -163,9 +190,16 @@ async def status(platform_client_id: uuid.UUID | None, as_json: bool) -> None:
         return
     table = Table("client", "badge", "logins", "accounts", "transactions", "consent expires", "last sync", "error")
     for r in rows:
-        table.add_row(r["client_name"], r["badge"], str(r["logins"]), str(r["accounts"]), str(r["transactions"]),
-                      str(r["consent_expires_at"] or "—"), str(r["last_synced_at"] or "never"),
-                      r["last_error_message"] or r["last_sync_error"] or "")
+        table.add_row(
+            r["client_name"],
+            r["badge"],
+            str(r["logins"]),
+            str(r["accounts"]),
+            str(r["transactions"]),
+            str(r["consent_expires_at"] or "—"),
+            str(r["last_synced_at"] or "never"),
+            r["last_error_message"] or r["last_sync_error"] or "",
+        )
     console.print(table)
 
 
@@ -202,8 +236,14 @@ async def jobs_list(limit: int) -> None:
     console.print(f"counts: {overview['counts']}  oldest due: {float(overview['oldest_due_age_seconds']):.0f}s")
     table = Table("id", "kind", "status", "attempts", "next run", "last error")
     for job in overview["problems"]:
-        table.add_row(str(job["id"]), job["kind"], job["status"], f"{job['attempts']}/{job['max_attempts']}",
-                      str(job["run_after"]), (job["last_error"] or "")[:80])
+        table.add_row(
+            str(job["id"]),
+            job["kind"],
+            job["status"],
+            f"{job['attempts']}/{job['max_attempts']}",
+            str(job["run_after"]),
+            (job["last_error"] or "")[:80],
+        )
     console.print(table)
 
 
@@ -236,8 +276,15 @@ async def webhooks_list(limit: int) -> None:
         events = await services.rpc.call("ob_webhook_events_recent", {"p_limit": limit})
     table = Table("id", "source", "type", "customer", "received", "processed", "error")
     for e in events:
-        table.add_row(str(e["id"]), e["source"], e["event_type"] or "", e["finicity_customer_id"] or "",
-                      str(e["received_at"]), str(e["processed_at"] or "—"), e["process_error"] or "")
+        table.add_row(
+            str(e["id"]),
+            e["source"],
+            e["event_type"] or "",
+            e["finicity_customer_id"] or "",
+            str(e["received_at"]),
+            str(e["processed_at"] or "—"),
+            e["process_error"] or "",
+        )
     console.print(table)
 
 

@@ -19,13 +19,32 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REDACTED = "[redacted]"
 _SENSITIVE_KEYS = re.compile(
     r"(secret|token|password|authorization|app[-_]?key|signature|encryption|apikey|api_key|^number$|account_?number|"
-    r"ssn|cookie|service_role_key)", re.IGNORECASE)
+    r"ssn|cookie|service_role_key)",
+    re.IGNORECASE,
+)
 # Account numbers: runs of 6+ digits keep only their last 4 (ids of Mastercard objects are not
 # logged as free text; they travel as their own fields, e.g. customer_id, which are allowed).
 _DIGIT_RUN = re.compile(r"\d{6,}")
-_ALLOWED_ID_KEYS = {"customer_id", "finicity_customer_id", "account_id", "institution_login_id", "job_id",
-                    "event_id", "transaction_id", "tracking_id", "request_id", "status", "duration_ms",
-                    "attempt", "rows", "count", "code", "finicity_code", "port", "pid"}
+_ALLOWED_ID_KEYS = {
+    "customer_id",
+    "finicity_customer_id",
+    "account_id",
+    "institution_login_id",
+    "job_id",
+    "event_id",
+    "transaction_id",
+    "tracking_id",
+    "request_id",
+    "status",
+    "duration_ms",
+    "attempt",
+    "rows",
+    "count",
+    "code",
+    "finicity_code",
+    "port",
+    "pid",
+}
 
 
 class Redactor:
@@ -55,8 +74,9 @@ class Redactor:
         return event_dict
 
 
-def configure_logging(level: str = "INFO", json_logs: bool = True, secrets: Iterable[str] = (),
-                      stream: Any = None) -> Redactor:
+def configure_logging(
+    level: str = "INFO", json_logs: bool = True, secrets: Iterable[str] = (), stream: Any = None
+) -> Redactor:
     redactor = Redactor(secrets)
     renderer: Any = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
@@ -81,15 +101,23 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.finicity_calls = Counter("ob_finicity_calls_total", "Mastercard API calls", ["endpoint", "status"], registry=r)
-        self.finicity_latency = Histogram("ob_finicity_call_seconds", "Mastercard API call latency", ["endpoint"],
-                                          registry=r)
-        self.webhooks = Counter("ob_webhooks_total", "Webhook deliveries by source and outcome", ["source", "outcome"],
-                                registry=r)
+        self.finicity_calls = Counter(
+            "ob_finicity_calls_total", "Mastercard API calls", ["endpoint", "status"], registry=r
+        )
+        self.finicity_latency = Histogram(
+            "ob_finicity_call_seconds", "Mastercard API call latency", ["endpoint"], registry=r
+        )
+        self.webhooks = Counter(
+            "ob_webhooks_total", "Webhook deliveries by source and outcome", ["source", "outcome"], registry=r
+        )
         self.jobs = Counter("ob_jobs_total", "Jobs run by kind and outcome", ["kind", "outcome"], registry=r)
         self.queue_depth = Gauge("ob_job_queue_depth", "Jobs by status", ["status"], registry=r)
         self.queue_oldest_age = Gauge("ob_job_queue_oldest_due_seconds", "Age of the oldest due job", registry=r)
-        self.sync_duration = Histogram("ob_sync_duration_seconds", "sync_customer duration", registry=r,
-                                       buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600))
+        self.sync_duration = Histogram(
+            "ob_sync_duration_seconds",
+            "sync_customer duration",
+            registry=r,
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+        )
         self.sync_rows = Counter("ob_sync_rows_total", "Rows written by syncs", ["table"], registry=r)
         self.token_refreshes = Counter("ob_partner_token_refreshes_total", "Partner authentications", registry=r)

@@ -12,7 +12,7 @@ import httpx
 
 from service.db.port import Rpc
 from service.finicity.client import FinicityClient
-from service.finicity.tokens import PartnerTokenService, TokenCipher
+from service.finicity.tokens import PartnerTokenService
 from service.observability import Metrics
 from service.settings import Settings
 

@@ -98,9 +98,7 @@ class Settings(BaseSettings):
     def _one_database_is_configured(self) -> Settings:
         supabase = self.supabase_url is not None and self.supabase_service_role_key is not None
         if not supabase and self.database_url is None:
-            raise ValueError(
-                "set DATABASE_URL, or SUPABASE_URL together with SUPABASE_SERVICE_ROLE_KEY"
-            )
+            raise ValueError("set DATABASE_URL, or SUPABASE_URL together with SUPABASE_SERVICE_ROLE_KEY")
         return self
 
     @property

@@ -3,8 +3,8 @@ partner-token service, with API calls counted in metrics. Used by the app lifesp
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -17,8 +17,13 @@ from service.runtime import Services, finicity_timeout, process_id
 from service.settings import Settings
 
 
-def build_services(settings: Settings, *, rpc: Rpc | None = None, finicity_http: httpx.AsyncClient | None = None,
-                   metrics: Metrics | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    rpc: Rpc | None = None,
+    finicity_http: httpx.AsyncClient | None = None,
+    metrics: Metrics | None = None,
+) -> Services:
     metrics = metrics or Metrics()
     rpc = rpc or create_rpc(settings)
     holder = process_id()
@@ -28,8 +33,14 @@ def build_services(settings: Settings, *, rpc: Rpc | None = None, finicity_http:
         metrics.finicity_latency.labels(endpoint=f"{method} {path_template}").observe(duration_s)
 
     finicity = FinicityClient(
-        str(settings.open_banking_base_url), settings.open_banking_app_key, settings.open_banking_partner_id,
-        settings.open_banking_partner_secret, http=finicity_http, timeout=finicity_timeout(), on_call=on_call)
+        str(settings.open_banking_base_url),
+        settings.open_banking_app_key,
+        settings.open_banking_partner_id,
+        settings.open_banking_partner_secret,
+        http=finicity_http,
+        timeout=finicity_timeout(),
+        on_call=on_call,
+    )
 
     async def authenticate() -> str:
         metrics.token_refreshes.inc()

@@ -52,9 +52,12 @@ def pg(database_url: str) -> Iterator[psycopg.Connection]:
 def make_cpa(pg: psycopg.Connection):
     def make(email: str | None = None) -> uuid.UUID:
         user_id = uuid.uuid4()
-        pg.execute("insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
-                   (user_id, email or f"cpa-{user_id.hex[:8]}@example.test"))
+        pg.execute(
+            "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
+            (user_id, email or f"cpa-{user_id.hex[:8]}@example.test"),
+        )
         return user_id
+
     return make
 
 
@@ -62,9 +65,12 @@ def make_cpa(pg: psycopg.Connection):
 def make_client(pg: psycopg.Connection):
     def make(cpa_id: uuid.UUID, name: str = "Client") -> uuid.UUID:
         client_id = uuid.uuid4()
-        pg.execute("insert into public.clients (id, user_id, name, email) values (%s, %s, %s, %s)",
-                   (client_id, cpa_id, name, f"owner-{client_id.hex[:8]}@example.test"))
+        pg.execute(
+            "insert into public.clients (id, user_id, name, email) values (%s, %s, %s, %s)",
+            (client_id, cpa_id, name, f"owner-{client_id.hex[:8]}@example.test"),
+        )
         return client_id
+
     return make
 
 
@@ -73,8 +79,10 @@ def acting_as(database_url: str, role: str, sub: uuid.UUID | None = None) -> Ite
     """A transaction that looks to Postgres exactly like a PostgREST request by that caller."""
     claims = {"role": role} | ({"sub": str(sub)} if sub else {})
     with psycopg.connect(database_url) as conn:
-        conn.execute("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                     (role, psycopg.types.json.Jsonb(claims).dumps(claims)))
+        conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+            (role, psycopg.types.json.Jsonb(claims).dumps(claims)),
+        )
         try:
             yield conn
         finally:
@@ -108,6 +116,7 @@ def settings_factory(database_url: str):
         values: dict[str, object] = {"database_url": database_url, "log_json": True}
         values.update(overrides)
         return Settings(_env_file=LOCAL_ENV, **values)  # type: ignore[call-arg]
+
     return make
 
 

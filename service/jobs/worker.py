@@ -85,15 +85,22 @@ class Worker:
         if room <= 0:
             return 0
         try:
-            jobs = await self._rpc.call("ob_jobs_claim", {"p_worker": self.worker_id, "p_limit": room,
-                                                          "p_lease_seconds": self._lease})
+            jobs = await self._rpc.call(
+                "ob_jobs_claim", {"p_worker": self.worker_id, "p_limit": room, "p_lease_seconds": self._lease}
+            )
         except DatabaseUnavailable as exc:
             log.warning("worker.claim_failed", error=str(exc))
             await asyncio.sleep(1.0)
             return 0
         for row in jobs or []:
-            job = Job(id=row["id"], kind=row["kind"], payload=row["payload"] or {}, attempts=row["attempts"],
-                      max_attempts=row["max_attempts"], heartbeat=self._heartbeat_for(row["id"]))
+            job = Job(
+                id=row["id"],
+                kind=row["kind"],
+                payload=row["payload"] or {},
+                attempts=row["attempts"],
+                max_attempts=row["max_attempts"],
+                heartbeat=self._heartbeat_for(row["id"]),
+            )
             task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
             self._running[job.id] = task
             task.add_done_callback(lambda _t, job_id=job.id: self._finished(job_id))
@@ -111,8 +118,10 @@ class Worker:
             if time.monotonic() - last[0] < self._lease / 3:
                 return
             last[0] = time.monotonic()
-            await self._rpc.call("ob_job_heartbeat", {"p_job_id": job_id, "p_worker": self.worker_id,
-                                                      "p_lease_seconds": self._lease})
+            await self._rpc.call(
+                "ob_job_heartbeat", {"p_job_id": job_id, "p_worker": self.worker_id, "p_lease_seconds": self._lease}
+            )
+
         return heartbeat
 
     async def _keep_lease(self, job: Job) -> None:
@@ -137,15 +146,23 @@ class Worker:
             await self._safe_call("ob_job_release", {"p_job_id": job.id, "p_worker": self.worker_id})
             log.info("job.released", job_id=job.id)
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job row
+        except Exception as exc:
             keeper.cancel()
             permanent = isinstance(exc, PermanentJobError)
             self.failed += 1
             self._services.metrics.jobs.labels(kind=job.kind, outcome="failed").inc()
-            log.warning("job.failed", job_id=job.id, attempt=job.attempts, permanent=permanent,
-                        error=describe_error(exc))
-            await self._safe_call("ob_job_fail", {"p_job_id": job.id, "p_worker": self.worker_id,
-                                                  "p_error": describe_error(exc), "p_retry": not permanent})
+            log.warning(
+                "job.failed", job_id=job.id, attempt=job.attempts, permanent=permanent, error=describe_error(exc)
+            )
+            await self._safe_call(
+                "ob_job_fail",
+                {
+                    "p_job_id": job.id,
+                    "p_worker": self.worker_id,
+                    "p_error": describe_error(exc),
+                    "p_retry": not permanent,
+                },
+            )
         else:
             keeper.cancel()
             self.completed += 1

@@ -26,13 +26,24 @@ async def check_consent(services: Services, login_id: int) -> dict | None:
     details = await services.finicity.get_authorization_details(login_id)
     if details is None:
         # Legacy (non-OAuth) logins have no consent window: record that it was checked.
-        return await services.rpc.call("ob_institution_login_set_consent", {
-            "p_login_id": login_id, "p_start_at": None, "p_end_at": None,
-            "p_warning_days": services.settings.open_banking_consent_warning_days})
-    row = await services.rpc.call("ob_institution_login_set_consent", {
-        "p_login_id": login_id, "p_start_at": details.authorization_start_date,
-        "p_end_at": details.authorization_end_date,
-        "p_warning_days": services.settings.open_banking_consent_warning_days})
+        return await services.rpc.call(
+            "ob_institution_login_set_consent",
+            {
+                "p_login_id": login_id,
+                "p_start_at": None,
+                "p_end_at": None,
+                "p_warning_days": services.settings.open_banking_consent_warning_days,
+            },
+        )
+    row = await services.rpc.call(
+        "ob_institution_login_set_consent",
+        {
+            "p_login_id": login_id,
+            "p_start_at": details.authorization_start_date,
+            "p_end_at": details.authorization_end_date,
+            "p_warning_days": services.settings.open_banking_consent_warning_days,
+        },
+    )
     if row and row.get("needs_reauth"):
         log.warning("consent.expiring", institution_login_id=login_id, ends_at=str(details.authorization_end_date))
     return row

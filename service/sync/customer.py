@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 ProgressHook = Callable[[str, int, int], None]  # account id, rows read so far, rows found
 # How far past "now" the window reaches, so rows dated a little ahead (time zones) are included.
 WINDOW_LEAD = dt.timedelta(days=1)
+ACCOUNT_LANES = 2
 
 
 @dataclass
@@ -52,8 +53,9 @@ async def resolve_customer(services: Services, payload: dict[str, Any]) -> dict[
     if payload.get("finicity_customer_id"):
         return await services.rpc.call("ob_customer_get", {"p_finicity_customer_id": payload["finicity_customer_id"]})
     if payload.get("platform_client_id"):
-        return await services.rpc.call("ob_customer_get",
-                                       {"p_platform_client_id": uuid.UUID(payload["platform_client_id"])})
+        return await services.rpc.call(
+            "ob_customer_get", {"p_platform_client_id": uuid.UUID(payload["platform_client_id"])}
+        )
     return None
 
 
@@ -62,9 +64,14 @@ async def sync_customer_job(services: Services, job: Job) -> None:
     customer = await resolve_customer(services, job.payload)
     if not customer or not customer.get("finicity_customer_id"):
         if request_id:
-            await services.rpc.call("ob_sync_request_update", {
-                "p_id": request_id, "p_status": "failed",
-                "p_error_message": "This client has not linked a bank account yet."})
+            await services.rpc.call(
+                "ob_sync_request_update",
+                {
+                    "p_id": request_id,
+                    "p_status": "failed",
+                    "p_error_message": "This client has not linked a bank account yet.",
+                },
+            )
             return
         raise PermanentJobError("no linked Finicity customer for this job")
     if request_id:
@@ -74,16 +81,24 @@ async def sync_customer_job(services: Services, job: Job) -> None:
     except Exception as exc:
         last_attempt = job.attempts >= job.max_attempts
         reason = getattr(exc, "reason", None) or "The refresh failed; it will be retried."
-        await services.rpc.call("ob_customer_sync_finished", {"p_finicity_customer_id": customer["finicity_customer_id"],
-                                                              "p_error": reason})
+        await services.rpc.call(
+            "ob_customer_sync_finished", {"p_finicity_customer_id": customer["finicity_customer_id"], "p_error": reason}
+        )
         if request_id and last_attempt:
-            await services.rpc.call("ob_sync_request_update", {"p_id": request_id, "p_status": "failed",
-                                                               "p_error_message": reason})
+            await services.rpc.call(
+                "ob_sync_request_update", {"p_id": request_id, "p_status": "failed", "p_error_message": reason}
+            )
         raise
     if request_id:
-        await services.rpc.call("ob_sync_request_update", {
-            "p_id": request_id, "p_status": "succeeded", "p_accounts": result.accounts,
-            "p_transactions": result.transactions})
+        await services.rpc.call(
+            "ob_sync_request_update",
+            {
+                "p_id": request_id,
+                "p_status": "succeeded",
+                "p_accounts": result.accounts,
+                "p_transactions": result.transactions,
+            },
+        )
 
 
 async def sync_customer(
@@ -100,48 +115,86 @@ async def sync_customer(
     result = SyncResult()
 
     accounts = await finicity.list_accounts(finicity_customer_id)
-    await rpc.call("ob_accounts_upsert", {"p_finicity_customer_id": finicity_customer_id,
-                                          "p_accounts": [map_account(a) for a in accounts],
-                                          "p_fetched_at": clock()})
+    await rpc.call(
+        "ob_accounts_upsert",
+        {
+            "p_finicity_customer_id": finicity_customer_id,
+            "p_accounts": [map_account(a) for a in accounts],
+            "p_fetched_at": clock(),
+        },
+    )
     result.accounts = len(accounts)
     services.metrics.sync_rows.labels(table="accounts").inc(len(accounts))
 
-    cursors = {c["account_id"]: c for c in await rpc.call("ob_sync_cursor",
-                                                          {"p_finicity_customer_id": finicity_customer_id})}
+    cursors = {
+        c["account_id"]: c for c in await rpc.call("ob_sync_cursor", {"p_finicity_customer_id": finicity_customer_id})
+    }
     gone = sorted(set(cursors) - {a.id for a in accounts})
     if gone:
-        deleted = await rpc.call("ob_accounts_delete", {"p_finicity_customer_id": finicity_customer_id,
-                                                        "p_account_ids": gone})
+        deleted = await rpc.call(
+            "ob_accounts_delete", {"p_finicity_customer_id": finicity_customer_id, "p_account_ids": gone}
+        )
         result.accounts_removed = deleted["deleted"]
 
-    for account in accounts:
-        cursor = cursors.get(account.id, {})
-        window_start, now = sync_window(
-            run_started_at, last_posted_at=_parse_ts(cursor.get("last_posted_at")),
-            oldest_pending_at=_parse_ts(cursor.get("oldest_pending_at")),
-            backfill_months=settings.open_banking_backfill_months, overlap_days=settings.open_banking_overlap_days)
-        window_end = now + WINDOW_LEAD
-        read = await _sync_account(services, finicity_customer_id, account.id, window_start, window_end,
-                                   result, heartbeat, progress, clock)
-        reconciled = await rpc.call("ob_transactions_reconcile", {
-            "p_account_id": account.id, "p_from": window_start, "p_to": window_end,
-            "p_run_started_at": run_started_at})
-        result.removed += reconciled["removed"]
-        result.per_account[account.id] = read
-        result.transactions += read
+    # Two accounts at a time: the database writes one page while the other account's is parsed.
+    lanes = asyncio.Semaphore(ACCOUNT_LANES)
+
+    async def one_account(account_id: str) -> None:
+        async with lanes:
+            cursor = cursors.get(account_id, {})
+            window_start, now = sync_window(
+                run_started_at,
+                last_posted_at=_parse_ts(cursor.get("last_posted_at")),
+                oldest_pending_at=_parse_ts(cursor.get("oldest_pending_at")),
+                backfill_months=settings.open_banking_backfill_months,
+                overlap_days=settings.open_banking_overlap_days,
+            )
+            window_end = now + WINDOW_LEAD
+            read = await _sync_account(
+                services, finicity_customer_id, account_id, window_start, window_end, result, heartbeat, progress, clock
+            )
+            reconciled = await rpc.call(
+                "ob_transactions_reconcile",
+                {
+                    "p_account_id": account_id,
+                    "p_from": window_start,
+                    "p_to": window_end,
+                    "p_run_started_at": run_started_at,
+                },
+            )
+            result.removed += reconciled["removed"]
+            result.per_account[account_id] = read
+            result.transactions += read
+
+    async with asyncio.TaskGroup() as group:
+        for account in accounts:
+            group.create_task(one_account(account.id))
 
     await rpc.call("ob_customer_sync_finished", {"p_finicity_customer_id": finicity_customer_id})
     services.metrics.sync_duration.observe(time.monotonic() - started)
     services.metrics.sync_rows.labels(table="transactions").inc(result.written)
-    log.info("sync.finished", finicity_customer_id=finicity_customer_id, accounts=result.accounts,
-             rows=result.transactions, written=result.written, removed=result.removed, pages=result.pages,
-             duration_ms=int((time.monotonic() - started) * 1000))
+    log.info(
+        "sync.finished",
+        finicity_customer_id=finicity_customer_id,
+        accounts=result.accounts,
+        rows=result.transactions,
+        written=result.written,
+        removed=result.removed,
+        pages=result.pages,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
     return result
 
 
 async def _sync_account(
-    services: Services, customer_id: str, account_id: str, start: dt.datetime, end: dt.datetime,
-    result: SyncResult, heartbeat: Callable[[], Any] | None, progress: ProgressHook | None,
+    services: Services,
+    customer_id: str,
+    account_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    result: SyncResult,
+    heartbeat: Callable[[], Any] | None,
+    progress: ProgressHook | None,
     clock: Callable[[], dt.datetime],
 ) -> int:
     # Fetch (producer) and write (consumer) overlap; the queue bound keeps memory flat.
@@ -150,7 +203,8 @@ async def _sync_account(
     async def fetch() -> None:
         try:
             async for page in services.finicity.iter_account_transaction_pages(
-                    customer_id, account_id, to_epoch(start), to_epoch(end)):
+                customer_id, account_id, to_epoch(start), to_epoch(end)
+            ):
                 await pages.put((page, clock()))
         finally:
             await pages.put(None)
@@ -161,8 +215,10 @@ async def _sync_account(
         while (item := await pages.get()) is not None:
             page, fetched_at = item
             rows = [map_transaction(t) for t in page.transactions]
-            written = await services.rpc.call("ob_transactions_upsert", {
-                "p_account_id": account_id, "p_transactions": rows, "p_fetched_at": fetched_at})
+            written = await services.rpc.call(
+                "ob_transactions_upsert",
+                {"p_account_id": account_id, "p_transactions": rows, "p_fetched_at": fetched_at},
+            )
             read += len(rows)
             result.pages += 1
             result.written += written["written"]

@@ -23,10 +23,13 @@ async def delete_customer_job(services: Services, job: Job) -> None:
 
 async def delete_customer(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     if payload.get("finicity_customer_id"):
-        customer = await services.rpc.call("ob_customer_get", {"p_finicity_customer_id": payload["finicity_customer_id"]})
+        customer = await services.rpc.call(
+            "ob_customer_get", {"p_finicity_customer_id": payload["finicity_customer_id"]}
+        )
     elif payload.get("platform_client_id"):
-        customer = await services.rpc.call("ob_customer_get",
-                                           {"p_platform_client_id": uuid.UUID(str(payload["platform_client_id"]))})
+        customer = await services.rpc.call(
+            "ob_customer_get", {"p_platform_client_id": uuid.UUID(str(payload["platform_client_id"]))}
+        )
     else:
         raise PermanentJobError("delete_customer needs finicity_customer_id or platform_client_id")
     if not customer:
@@ -38,5 +41,7 @@ async def delete_customer(services: Services, payload: dict[str, Any]) -> dict[s
         result: dict[str, Any] = await services.rpc.call("ob_customer_delete", {"p_finicity_customer_id": finicity_id})
         return result
     # Never created at Finicity (the link failed early): only our row exists.
-    result = await services.rpc.call("ob_customer_delete_unlinked", {"p_platform_client_id": customer["platform_client_id"]})
+    result = await services.rpc.call(
+        "ob_customer_delete_unlinked", {"p_platform_client_id": customer["platform_client_id"]}
+    )
     return result

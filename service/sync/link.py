@@ -35,11 +35,14 @@ async def ensure_customer(services: Services, platform_client_id: uuid.UUID, fir
         return str(row["finicity_customer_id"])
     username = customer_username(platform_client_id)
     customer_type = services.settings.open_banking_customer_type
-    await rpc.call("ob_customer_upsert", {"p_platform_client_id": platform_client_id, "p_username": username,
-                                          "p_customer_type": customer_type})
+    await rpc.call(
+        "ob_customer_upsert",
+        {"p_platform_client_id": platform_client_id, "p_username": username, "p_customer_type": customer_type},
+    )
     try:
-        created = await services.finicity.create_customer(username, first_name=first_name or "Client",
-                                                          last_name="Client", testing=customer_type == "testing")
+        created = await services.finicity.create_customer(
+            username, first_name=first_name or "Client", last_name="Client", testing=customer_type == "testing"
+        )
         finicity_id = created.id
     except Conflict:
         # Made by an earlier attempt whose answer we never saw: find it, never make a second one.
@@ -47,8 +50,15 @@ async def ensure_customer(services: Services, platform_client_id: uuid.UUID, fir
         if existing is None:
             raise
         finicity_id = existing.id
-    await rpc.call("ob_customer_upsert", {"p_platform_client_id": platform_client_id, "p_username": username,
-                                          "p_customer_type": customer_type, "p_finicity_customer_id": finicity_id})
+    await rpc.call(
+        "ob_customer_upsert",
+        {
+            "p_platform_client_id": platform_client_id,
+            "p_username": username,
+            "p_customer_type": customer_type,
+            "p_finicity_customer_id": finicity_id,
+        },
+    )
     log.info("link.customer_ready", finicity_customer_id=finicity_id)
     return finicity_id
 
@@ -78,21 +88,33 @@ async def send_connect_email(services: Services, job: Job) -> None:
         now = dt.datetime.now(dt.UTC)
         if request["kind"] == "fix":
             fixed = await services.finicity.generate_fix_link(
-                customer_id, request["institution_login_id"], str(settings.open_banking_redirect_uri),
-                settings.connect_webhook_url, webhook_data=webhook_data)
+                customer_id,
+                request["institution_login_id"],
+                str(settings.open_banking_redirect_uri),
+                settings.connect_webhook_url,
+                webhook_data=webhook_data,
+            )
             link, status = fixed.link, "ready"
         else:
             sent = await services.finicity.send_connect_email(
-                customer_id, request["email_to"], request.get("first_name"),
-                str(settings.open_banking_redirect_uri), settings.connect_webhook_url, webhook_data=webhook_data)
+                customer_id,
+                request["email_to"],
+                request.get("first_name"),
+                str(settings.open_banking_redirect_uri),
+                settings.connect_webhook_url,
+                webhook_data=webhook_data,
+            )
             link, status = sent.link, "sent"
     except FinicityError as exc:
         await _record_failure(services, job, request_id, exc)
         raise
-    await rpc.call("ob_connect_email_update", {"p_id": request_id, "p_status": status, "p_link": link,
-                                               "p_ttl_expires_at": link_expiry(link, now)})
-    await rpc.call("ob_customer_set_link_status", {"p_finicity_customer_id": customer_id, "p_status": "pending",
-                                                   "p_event_at": now})
+    await rpc.call(
+        "ob_connect_email_update",
+        {"p_id": request_id, "p_status": status, "p_link": link, "p_ttl_expires_at": link_expiry(link, now)},
+    )
+    await rpc.call(
+        "ob_customer_set_link_status", {"p_finicity_customer_id": customer_id, "p_status": "pending", "p_event_at": now}
+    )
     log.info("link.sent", finicity_customer_id=customer_id, kind=request["kind"])
 
 
@@ -101,7 +123,8 @@ async def _record_failure(services: Services, job: Job, request_id: Any, exc: Fi
     if isinstance(exc, TRANSIENT_ERRORS) and not last_attempt:
         # Stays `sending` while the job retries with backoff; the CPA sees it as in progress.
         return
-    await services.rpc.call("ob_connect_email_update", {"p_id": request_id, "p_status": "failed",
-                                                        "p_error_message": exc.reason})
+    await services.rpc.call(
+        "ob_connect_email_update", {"p_id": request_id, "p_status": "failed", "p_error_message": exc.reason}
+    )
     if not isinstance(exc, TRANSIENT_ERRORS):
         raise PermanentJobError(str(exc)) from exc

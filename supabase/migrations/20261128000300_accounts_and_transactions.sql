@@ -50,8 +50,8 @@ create table public.open_banking_transactions (
   check_number         text,
   type                 text,
   source_fetched_at    timestamptz not null,
-  created_at           timestamptz not null default now(),
-  updated_at           timestamptz not null default now()
+  created_at           timestamptz not null default statement_timestamp(),
+  updated_at           timestamptz not null default statement_timestamp()
 );
 create index open_banking_transactions_account_date_idx
   on public.open_banking_transactions (account_id, effective_at desc, id desc);

@@ -356,6 +356,8 @@ $$;
 -- Transactions -----------------------------------------------------------------------------------
 
 -- One page (up to 1,000 mapped rows) in one statement. `shadow` rows are removed, never stored.
+-- Every row the page holds gets this fetch's time (so reconcile knows it was seen), but only
+-- rows whose values changed count as `written` and get a new updated_at.
 create function public.ob_transactions_upsert(p_account_id text, p_transactions jsonb, p_fetched_at timestamptz)
 returns jsonb
 language plpgsql
@@ -364,51 +366,49 @@ set search_path = ''
 as $$
 declare
   v_client uuid;
+  v_seen integer;
   v_written integer;
-  v_removed integer;
+  v_removed integer := 0;
 begin
   select a.platform_client_id into v_client from public.open_banking_accounts a where a.id = p_account_id;
   if v_client is null then
     raise exception 'unknown account %', p_account_id using errcode = 'P0002';
   end if;
 
-  with src as (
-    select * from pg_catalog.jsonb_to_recordset(p_transactions) as r(
-      id bigint, amount numeric, description text, memo text, status text, transaction_at timestamptz,
-      posted_at timestamptz, category text, payee text, check_number text, type text)
-  ), removed as (
+  if p_transactions @? '$[*] ? (@.status == "shadow")' then
     delete from public.open_banking_transactions t
-     using src s
-     where s.status = 'shadow' and t.id = s.id and t.account_id = p_account_id
-       and t.source_fetched_at <= p_fetched_at
-    returning 1
-  ), written as (
+     where t.account_id = p_account_id and t.source_fetched_at <= p_fetched_at
+       and t.id in (select (e ->> 'id')::bigint from pg_catalog.jsonb_array_elements(p_transactions) e
+                     where e ->> 'status' = 'shadow');
+    get diagnostics v_removed = row_count;
+  end if;
+
+  with written as (
     insert into public.open_banking_transactions as t
            (id, account_id, platform_client_id, amount, description, memo, status, transaction_at, posted_at,
             category, payee, check_number, type, source_fetched_at)
     select s.id, p_account_id, v_client, s.amount, s.description, s.memo, s.status, s.transaction_at,
            s.posted_at, s.category, s.payee, s.check_number, s.type, p_fetched_at
-      from src s where s.status in ('pending', 'posted')
+      from pg_catalog.jsonb_to_recordset(p_transactions) as s(
+             id bigint, amount numeric, description text, memo text, status text, transaction_at timestamptz,
+             posted_at timestamptz, category text, payee text, check_number text, type text)
+     where s.status in ('pending', 'posted')
     on conflict (id) do update
        set amount = excluded.amount, description = excluded.description, memo = excluded.memo,
            status = excluded.status, transaction_at = excluded.transaction_at, posted_at = excluded.posted_at,
            category = excluded.category, payee = excluded.payee, check_number = excluded.check_number,
-           type = excluded.type, source_fetched_at = excluded.source_fetched_at, updated_at = now()
+           type = excluded.type, source_fetched_at = excluded.source_fetched_at,
+           updated_at = case
+             when (t.amount, t.description, t.memo, t.status, t.transaction_at, t.posted_at, t.category, t.payee,
+                   t.check_number, t.type)
+                  is distinct from
+                  (excluded.amount, excluded.description, excluded.memo, excluded.status, excluded.transaction_at,
+                   excluded.posted_at, excluded.category, excluded.payee, excluded.check_number, excluded.type)
+             then pg_catalog.statement_timestamp() else t.updated_at end
      where t.account_id = excluded.account_id and t.source_fetched_at <= excluded.source_fetched_at
-       and (t.amount, t.description, t.memo, t.status, t.transaction_at, t.posted_at, t.category, t.payee,
-            t.check_number, t.type)
-           is distinct from
-           (excluded.amount, excluded.description, excluded.memo, excluded.status, excluded.transaction_at,
-            excluded.posted_at, excluded.category, excluded.payee, excluded.check_number, excluded.type)
-    returning 1
+    returning t.updated_at = pg_catalog.statement_timestamp() as changed
   )
-  select (select count(*) from written), (select count(*) from removed) into v_written, v_removed;
-  -- Rows seen unchanged are not rewritten above, but they were seen: move their fetch time so
-  -- reconcile (which removes rows a run did not see) keeps them.
-  update public.open_banking_transactions t set source_fetched_at = p_fetched_at
-    from pg_catalog.jsonb_to_recordset(p_transactions) as s(id bigint, status text)
-   where t.id = s.id and t.account_id = p_account_id and s.status in ('pending', 'posted')
-     and t.source_fetched_at < p_fetched_at;
+  select count(*), count(*) filter (where changed) into v_seen, v_written from written;
   return pg_catalog.jsonb_build_object('received', pg_catalog.jsonb_array_length(p_transactions),
                                        'written', v_written, 'removed', v_removed);
 end

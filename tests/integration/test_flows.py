@@ -29,8 +29,13 @@ SANDBOX_URL = "http://sandbox.test"
 @pytest.fixture
 async def sandbox() -> AsyncIterator[AsyncTestClient]:
     env = local_env()
-    config = SandboxConfig(partner_id=env["OPEN_BANKING_PARTNER_ID"], partner_secret=env["OPEN_BANKING_PARTNER_SECRET"],
-                           app_key=env["OPEN_BANKING_APP_KEY"], webhook_max_attempts=1, webhook_retry_delays=[0.01])
+    config = SandboxConfig(
+        partner_id=env["OPEN_BANKING_PARTNER_ID"],
+        partner_secret=env["OPEN_BANKING_PARTNER_SECRET"],
+        app_key=env["OPEN_BANKING_APP_KEY"],
+        webhook_max_attempts=1,
+        webhook_retry_delays=[0.01],
+    )
     async with AsyncTestClient(create_sandbox(config), base_url=SANDBOX_URL) as client:
         yield client
 
@@ -51,20 +56,36 @@ def _job(kind: str, payload: dict, attempts: int = 1, max_attempts: int = 8) -> 
 
 
 def _request_link(pg: psycopg.Connection, client_id: uuid.UUID, email: str = "owner@client.test") -> str:
-    (row_id,) = pg.execute("insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name) "
-                           "values (%s, %s, 'Olive') returning id", (client_id, email)).fetchone()
+    (row_id,) = pg.execute(
+        "insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name) "
+        "values (%s, %s, 'Olive') returning id",
+        (client_id, email),
+    ).fetchone()
     return str(row_id)
 
 
-async def _linked_customer(services: Services, sandbox: AsyncTestClient, client_id: uuid.UUID,
-                           profile: dict | None = None) -> str:
+async def _linked_customer(
+    services: Services, sandbox: AsyncTestClient, client_id: uuid.UUID, profile: dict | None = None
+) -> str:
     customer_id = await ensure_customer(services, client_id, "Olive")
-    link = await services.finicity.generate_connect_link(customer_id, "http://127.0.0.1:3000/done",
-                                                         "http://127.0.0.1:9/webhooks/connect")
+    link = await services.finicity.generate_connect_link(
+        customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
+    )
     assert link.link
-    response = await sandbox.post("/_sandbox/connect/complete", json={
-        "customerId": customer_id, "wait": False,
-        "profile": {"accounts": 3, "months": 6, "seed": 11, "transactionsPerAccountPerMonth": 30, **(profile or {})}})
+    response = await sandbox.post(
+        "/_sandbox/connect/complete",
+        json={
+            "customerId": customer_id,
+            "wait": False,
+            "profile": {
+                "accounts": 3,
+                "months": 6,
+                "seed": 11,
+                "transactionsPerAccountPerMonth": 30,
+                **(profile or {}),
+            },
+        },
+    )
     assert response.status_code == 200, response.text
     return customer_id
 
@@ -76,32 +97,46 @@ def _sandbox_truth(sandbox: AsyncTestClient, customer_id: str) -> dict[str, tupl
     for account in customer.accounts.values():
         # shadow rows are the bank's temporary copies: the service must not keep them
         live = [t for t in account.txs.values() if t.status != "shadow"]
-        truth[account.id] = (len(live), sum((Decimal(repr(t.amount)) for t in live), Decimal(0)),
-                             frozenset(t.id for t in live))
+        truth[account.id] = (
+            len(live),
+            sum((Decimal(repr(t.amount)) for t in live), Decimal(0)),
+            frozenset(t.id for t in live),
+        )
     return truth
 
 
 def _db_truth(pg: psycopg.Connection, client_id: uuid.UUID) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
-    rows = pg.execute("select a.id, count(t.id), coalesce(sum(t.amount), 0), coalesce(array_agg(t.id) filter "
-                      "(where t.id is not null), '{}') from public.open_banking_accounts a left join "
-                      "public.open_banking_transactions t on t.account_id = a.id where a.platform_client_id = %s "
-                      "group by a.id", (client_id,)).fetchall()
+    rows = pg.execute(
+        "select a.id, count(t.id), coalesce(sum(t.amount), 0), coalesce(array_agg(t.id) filter "
+        "(where t.id is not null), '{}') from public.open_banking_accounts a left join "
+        "public.open_banking_transactions t on t.account_id = a.id where a.platform_client_id = %s "
+        "group by a.id",
+        (client_id,),
+    ).fetchall()
     return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
 
 
-async def test_link_request_creates_the_customer_and_sends_the_connect_email(services, sandbox, pg, make_cpa,
-                                                                             make_client) -> None:
+async def test_link_request_creates_the_customer_and_sends_the_connect_email(
+    services, sandbox, pg, make_cpa, make_client
+) -> None:
     client_id = make_client(make_cpa())
     request_id = _request_link(pg, client_id, "olive@client.test")
     await send_connect_email(services, _job("send_connect_email", {"connect_email_id": request_id}))
 
-    status, link, ttl = pg.execute("select status, link, ttl_expires_at from public.open_banking_connect_emails "
-                                   "where id = %s", (request_id,)).fetchone()
-    customer = pg.execute("select finicity_customer_id, finicity_username, link_status from "
-                          "public.open_banking_customers where platform_client_id = %s", (client_id,)).fetchone()
+    status, link, ttl = pg.execute(
+        "select status, link, ttl_expires_at from public.open_banking_connect_emails where id = %s", (request_id,)
+    ).fetchone()
+    customer = pg.execute(
+        "select finicity_customer_id, finicity_username, link_status from "
+        "public.open_banking_customers where platform_client_id = %s",
+        (client_id,),
+    ).fetchone()
     outbox = (await sandbox.get("/_sandbox/outbox")).json()
-    emails = [e for e in (outbox.get("emails", outbox) if isinstance(outbox, dict) else outbox)
-              if e.get("to") == "olive@client.test"]
+    emails = [
+        e
+        for e in (outbox.get("emails", outbox) if isinstance(outbox, dict) else outbox)
+        if e.get("to") == "olive@client.test"
+    ]
     assert status == "sent" and link and ttl is not None
     assert customer[1] == customer_username(client_id) and customer[2] == "pending"
     assert len(emails) == 1 and emails[0]["link"] == link
@@ -114,13 +149,17 @@ async def test_a_link_request_sent_already_is_not_sent_twice(services, sandbox, 
     await send_connect_email(services, job)
     await send_connect_email(services, job)
     outbox = (await sandbox.get("/_sandbox/outbox")).json()
-    emails = [e for e in (outbox.get("emails", outbox) if isinstance(outbox, dict) else outbox)
-              if e.get("to") == "twice@client.test"]
+    emails = [
+        e
+        for e in (outbox.get("emails", outbox) if isinstance(outbox, dict) else outbox)
+        if e.get("to") == "twice@client.test"
+    ]
     assert len(emails) == 1
 
 
-async def test_a_duplicate_username_is_resolved_by_lookup_not_a_second_customer(services, sandbox, make_cpa,
-                                                                                 make_client) -> None:
+async def test_a_duplicate_username_is_resolved_by_lookup_not_a_second_customer(
+    services, sandbox, make_cpa, make_client
+) -> None:
     client_id = make_client(make_cpa())
     # An earlier attempt created the customer at Mastercard but its answer was lost.
     made = await services.finicity.create_customer(customer_username(client_id), first_name="Olive", testing=True)
@@ -129,22 +168,25 @@ async def test_a_duplicate_username_is_resolved_by_lookup_not_a_second_customer(
     assert customer_id == made.id == found.id
 
 
-async def test_a_refused_link_is_recorded_with_a_message_a_cpa_can_read(settings_factory, sandbox, pg, make_cpa,
-                                                                        make_client) -> None:
+async def test_a_refused_link_is_recorded_with_a_message_a_cpa_can_read(
+    settings_factory, sandbox, pg, make_cpa, make_client
+) -> None:
     client_id = make_client(make_cpa())
     request_id = _request_link(pg, client_id)
     settings = settings_factory(open_banking_base_url=SANDBOX_URL, open_banking_app_key="wrong-app-key")
     async with services_for(settings, finicity_http=sandbox) as services:
         with pytest.raises(PermanentJobError):
             await send_connect_email(services, _job("send_connect_email", {"connect_email_id": request_id}))
-    status, message = pg.execute("select status, error_message from public.open_banking_connect_emails where id = %s",
-                                 (request_id,)).fetchone()
+    status, message = pg.execute(
+        "select status, error_message from public.open_banking_connect_emails where id = %s", (request_id,)
+    ).fetchone()
     assert status == "failed"
     assert message and "credentials" in message.lower() and "wrong-app-key" not in message
 
 
-async def test_a_first_sync_stores_exactly_the_banks_accounts_and_transactions(services, sandbox, pg, make_cpa,
-                                                                               make_client) -> None:
+async def test_a_first_sync_stores_exactly_the_banks_accounts_and_transactions(
+    services, sandbox, pg, make_cpa, make_client
+) -> None:
     client_id = make_client(make_cpa())
     customer_id = await _linked_customer(services, sandbox, client_id)
     result = await sync_customer(services, customer_id)
@@ -152,11 +194,15 @@ async def test_a_first_sync_stores_exactly_the_banks_accounts_and_transactions(s
     truth = _sandbox_truth(sandbox, customer_id)
     assert _db_truth(pg, client_id) == truth
     assert result.transactions == sum(n for n, _, _ in truth.values()) > 0
-    (snapshots,) = pg.execute("select count(*) from public.open_banking_balance_snapshots where platform_client_id = %s",
-                              (client_id,)).fetchone()
+    (snapshots,) = pg.execute(
+        "select count(*) from public.open_banking_balance_snapshots where platform_client_id = %s", (client_id,)
+    ).fetchone()
     assert snapshots == len(truth)
-    (masked_ok,) = pg.execute("select bool_and(number_masked ~ '^\\*+[0-9]{4}$') from public.open_banking_accounts "
-                              "where platform_client_id = %s", (client_id,)).fetchone()
+    (masked_ok,) = pg.execute(
+        "select bool_and(number_masked ~ '^\\*+[0-9]{4}$') from public.open_banking_accounts "
+        "where platform_client_id = %s",
+        (client_id,),
+    ).fetchone()
     assert masked_ok
 
 
@@ -169,27 +215,32 @@ async def test_a_repeated_sync_writes_no_duplicates(services, sandbox, pg, make_
     assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, customer_id)
 
 
-async def test_pending_rows_that_post_under_new_ids_and_shadow_rows_leave_no_duplicates(services, sandbox, pg,
-                                                                                         make_cpa, make_client) -> None:
+async def test_pending_rows_that_post_under_new_ids_and_shadow_rows_leave_no_duplicates(
+    services, sandbox, pg, make_cpa, make_client
+) -> None:
     client_id = make_client(make_cpa())
     customer_id = await _linked_customer(services, sandbox, client_id)
     await sync_customer(services, customer_id)
-    advanced = await sandbox.post("/_sandbox/bank/advance", json={"customerId": customer_id, "days": 2,
-                                                                  "newPerAccount": 4, "postPending": True,
-                                                                  "shadow": 2})
+    advanced = await sandbox.post(
+        "/_sandbox/bank/advance",
+        json={"customerId": customer_id, "days": 2, "newPerAccount": 4, "postPending": True, "shadow": 2},
+    )
     assert advanced.status_code == 200, advanced.text
     await sync_customer(services, customer_id)
     assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, customer_id)
 
 
-async def test_faults_slow_a_sync_down_but_change_nothing_in_the_result(services, sandbox, pg, make_cpa,
-                                                                        make_client) -> None:
+async def test_faults_slow_a_sync_down_but_change_nothing_in_the_result(
+    services, sandbox, pg, make_cpa, make_client
+) -> None:
     client_id = make_client(make_cpa())
     customer_id = await _linked_customer(services, sandbox, client_id)
-    for fault in ({"endpoint": "*", "kind": "429", "rate": 0.15, "retryAfter": 0, "seed": 1},
-                  {"endpoint": "*", "kind": "503", "rate": 0.15, "seed": 2},
-                  {"endpoint": "transactions", "kind": "latency", "rate": 0.5, "latencyMs": 5, "seed": 3},
-                  {"endpoint": "transactions", "kind": "token_expiry", "rate": 1.0, "count": 2, "seed": 4}):
+    for fault in (
+        {"endpoint": "*", "kind": "429", "rate": 0.15, "retryAfter": 0, "seed": 1},
+        {"endpoint": "*", "kind": "503", "rate": 0.15, "seed": 2},
+        {"endpoint": "transactions", "kind": "latency", "rate": 0.5, "latencyMs": 5, "seed": 3},
+        {"endpoint": "transactions", "kind": "token_expiry", "rate": 1.0, "count": 2, "seed": 4},
+    ):
         assert (await sandbox.post("/_sandbox/faults", json=fault)).status_code == 201
     services.finicity.max_retries = 8
     await sync_customer(services, customer_id)
@@ -198,13 +249,13 @@ async def test_faults_slow_a_sync_down_but_change_nothing_in_the_result(services
     assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, customer_id)
 
 
-async def test_consent_close_to_expiry_flags_the_login_for_reauth(services, sandbox, pg, make_cpa,
-                                                                   make_client) -> None:
+async def test_consent_close_to_expiry_flags_the_login_for_reauth(services, sandbox, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
     customer_id = await _linked_customer(services, sandbox, client_id, {"consentDays": 10})
     await sync_customer(services, customer_id)
-    (login_id,) = pg.execute("select id from public.open_banking_institution_logins where platform_client_id = %s",
-                             (client_id,)).fetchone()
+    (login_id,) = pg.execute(
+        "select id from public.open_banking_institution_logins where platform_client_id = %s", (client_id,)
+    ).fetchone()
     row = await check_consent(services, login_id)
     assert row["needs_reauth"] is True and row["authorization_end_at"] is not None
 
@@ -216,8 +267,12 @@ async def test_delete_removes_the_finicity_customer_and_every_row(services, sand
     result = await delete_customer(services, {"platform_client_id": str(client_id)})
     assert result["deleted"] is True and result["transactions"] > 0
     assert customer_id not in sandbox.app.state.sandbox.customers
-    for table in ("open_banking_customers", "open_banking_accounts", "open_banking_transactions",
-                  "open_banking_institution_logins", "open_banking_balance_snapshots"):
-        (n,) = pg.execute(f"select count(*) from public.{table} where platform_client_id = %s",  # noqa: S608
-                          (client_id,)).fetchone()
+    for table in (
+        "open_banking_customers",
+        "open_banking_accounts",
+        "open_banking_transactions",
+        "open_banking_institution_logins",
+        "open_banking_balance_snapshots",
+    ):
+        (n,) = pg.execute(f"select count(*) from public.{table} where platform_client_id = %s", (client_id,)).fetchone()
         assert n == 0, table

@@ -23,13 +23,17 @@ def _claim_all(database_url: str, worker: str, kind_marker: str, claimed: list[i
 
 def test_two_claimers_racing_for_1000_jobs_never_double_claim(pg: psycopg.Connection, database_url: str) -> None:
     marker = uuid.uuid4().hex
-    pg.execute("""insert into private.ob_jobs (kind, payload)
-                  select 'sync_customer', jsonb_build_object('race', %s::text, 'n', n) from generate_series(1, 1000) n""",
-               (marker,))
+    pg.execute(
+        """insert into private.ob_jobs (kind, payload)
+           select 'sync_customer', jsonb_build_object('race', %s::text, 'n', n) from generate_series(1, 1000) n""",
+        (marker,),
+    )
     first: list[int] = []
     second: list[int] = []
-    threads = [threading.Thread(target=_claim_all, args=(database_url, "racer-1", marker, first)),
-               threading.Thread(target=_claim_all, args=(database_url, "racer-2", marker, second))]
+    threads = [
+        threading.Thread(target=_claim_all, args=(database_url, "racer-1", marker, first)),
+        threading.Thread(target=_claim_all, args=(database_url, "racer-2", marker, second)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -39,6 +43,7 @@ def test_two_claimers_racing_for_1000_jobs_never_double_claim(pg: psycopg.Connec
     assert set(first).isdisjoint(second)
     assert len(set(first) | set(second)) == 1000
     assert first and second, "both claimers should have won some jobs"
-    (succeeded,) = pg.execute("select count(*) from private.ob_jobs where payload->>'race' = %s and status = 'succeeded'",
-                              (marker,)).fetchone()
+    (succeeded,) = pg.execute(
+        "select count(*) from private.ob_jobs where payload->>'race' = %s and status = 'succeeded'", (marker,)
+    ).fetchone()
     assert succeeded == 1000

@@ -24,11 +24,18 @@ async def test_health_answers_through_the_adapter(rpc) -> None:
 async def test_customer_upsert_round_trips_and_is_idempotent(rpc, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
     username = f"cpa-{client_id.hex}"
-    first = await rpc.call("ob_customer_upsert", {"p_platform_client_id": client_id, "p_username": username,
-                                                  "p_customer_type": "testing"})
-    second = await rpc.call("ob_customer_upsert", {"p_platform_client_id": client_id, "p_username": username,
-                                                   "p_customer_type": "testing",
-                                                   "p_finicity_customer_id": f"fc{client_id.hex[:10]}"})
+    first = await rpc.call(
+        "ob_customer_upsert", {"p_platform_client_id": client_id, "p_username": username, "p_customer_type": "testing"}
+    )
+    second = await rpc.call(
+        "ob_customer_upsert",
+        {
+            "p_platform_client_id": client_id,
+            "p_username": username,
+            "p_customer_type": "testing",
+            "p_finicity_customer_id": f"fc{client_id.hex[:10]}",
+        },
+    )
     assert first["id"] == second["id"]
     assert first["finicity_customer_id"] is None
     assert second["finicity_customer_id"] == f"fc{client_id.hex[:10]}"
@@ -37,30 +44,71 @@ async def test_customer_upsert_round_trips_and_is_idempotent(rpc, make_cpa, make
 async def test_money_travels_exactly_through_the_adapter(rpc, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
     customer_id = f"fc{client_id.hex[:12]}"
-    await rpc.call("ob_customer_upsert", {"p_platform_client_id": client_id, "p_username": f"u{client_id.hex}",
-                                          "p_customer_type": "testing", "p_finicity_customer_id": customer_id})
+    await rpc.call(
+        "ob_customer_upsert",
+        {
+            "p_platform_client_id": client_id,
+            "p_username": f"u{client_id.hex}",
+            "p_customer_type": "testing",
+            "p_finicity_customer_id": customer_id,
+        },
+    )
     account_id = f"acct-{client_id.hex[:8]}"
     fetched_at = "2026-11-28T12:00:00+00:00"
-    await rpc.call("ob_accounts_upsert", {"p_finicity_customer_id": customer_id, "p_fetched_at": fetched_at,
-                                          "p_accounts": [{"id": account_id, "institution_login_id": 990000 + client_id.int % 9999,
-                                                          "name": "Checking", "balance": Decimal("1234567.8901")}]})
-    result = await rpc.call("ob_transactions_upsert", {
-        "p_account_id": account_id, "p_fetched_at": fetched_at,
-        "p_transactions": [{"id": 7_000_000_000 + client_id.int % 1_000_000, "amount": Decimal("-0.0001"),
-                            "status": "posted", "posted_at": fetched_at, "description": "Tiny fee"}]})
+    await rpc.call(
+        "ob_accounts_upsert",
+        {
+            "p_finicity_customer_id": customer_id,
+            "p_fetched_at": fetched_at,
+            "p_accounts": [
+                {
+                    "id": account_id,
+                    "institution_login_id": 990000 + client_id.int % 9999,
+                    "name": "Checking",
+                    "balance": Decimal("1234567.8901"),
+                }
+            ],
+        },
+    )
+    result = await rpc.call(
+        "ob_transactions_upsert",
+        {
+            "p_account_id": account_id,
+            "p_fetched_at": fetched_at,
+            "p_transactions": [
+                {
+                    "id": 7_000_000_000 + client_id.int % 1_000_000,
+                    "amount": Decimal("-0.0001"),
+                    "status": "posted",
+                    "posted_at": fetched_at,
+                    "description": "Tiny fee",
+                }
+            ],
+        },
+    )
     assert result == {"received": 1, "written": 1, "removed": 0}
     balance = pg.execute("select balance from public.open_banking_accounts where id = %s", (account_id,)).fetchone()
-    amount = pg.execute("select amount from public.open_banking_transactions where account_id = %s",
-                        (account_id,)).fetchone()
+    amount = pg.execute(
+        "select amount from public.open_banking_transactions where account_id = %s", (account_id,)
+    ).fetchone()
     assert balance == (Decimal("1234567.8901"),)
     assert amount == (Decimal("-0.0001"),)
 
 
 async def test_database_errors_arrive_as_rpc_errors_with_their_sqlstate(rpc) -> None:
     with pytest.raises(RpcError) as caught:
-        await rpc.call("ob_webhook_event_ingest", {"p_source": "connect", "p_message_id": "m-1", "p_event_type": "added",
-                                                   "p_finicity_customer_id": None, "p_headers": {}, "p_payload": {},
-                                                   "p_verified": False})
+        await rpc.call(
+            "ob_webhook_event_ingest",
+            {
+                "p_source": "connect",
+                "p_message_id": "m-1",
+                "p_event_type": "added",
+                "p_finicity_customer_id": None,
+                "p_headers": {},
+                "p_payload": {},
+                "p_verified": False,
+            },
+        )
     assert caught.value.code == "22023"
     assert "unverified" in caught.value.message
 
@@ -115,8 +163,9 @@ async def test_supabase_adapter_sends_supabase_pys_real_rpc_request(authenticato
 async def test_forged_jwt_is_rejected_like_postgrest(authenticator_url) -> None:
     transport = PostgrestRpcTransport(authenticator_url, JWT_SECRET)
     http = httpx.AsyncClient(transport=transport, base_url="http://supabase.test")
-    port = SupabaseRpc("http://supabase.test", mint_jwt("some-other-secret-of-sufficient-length!!", "service_role"),
-                       http=http)
+    port = SupabaseRpc(
+        "http://supabase.test", mint_jwt("some-other-secret-of-sufficient-length!!", "service_role"), http=http
+    )
     await port.open()
     try:
         with pytest.raises(RpcError) as caught:

@@ -16,21 +16,26 @@ from service.wiring import services_for
 pytestmark = pytest.mark.usefixtures("empty_queue")
 
 
-def _enqueue(pg: psycopg.Connection, kind: str = "check_consent", payload: str = '{"n": 1}', max_attempts: int = 3) -> int:
-    (job_id,) = pg.execute("insert into private.ob_jobs (kind, payload, max_attempts) values (%s, %s::jsonb, %s) "
-                           "returning id", (kind, payload, max_attempts)).fetchone()
+def _enqueue(
+    pg: psycopg.Connection, kind: str = "check_consent", payload: str = '{"n": 1}', max_attempts: int = 3
+) -> int:
+    (job_id,) = pg.execute(
+        "insert into private.ob_jobs (kind, payload, max_attempts) values (%s, %s::jsonb, %s) returning id",
+        (kind, payload, max_attempts),
+    ).fetchone()
     return job_id
 
 
 def _job(pg: psycopg.Connection, job_id: int) -> dict:
-    row = pg.execute("select status, attempts, last_error, run_after > now() as later from private.ob_jobs "
-                     "where id = %s", (job_id,)).fetchone()
+    row = pg.execute(
+        "select status, attempts, last_error, run_after > now() as later from private.ob_jobs where id = %s", (job_id,)
+    ).fetchone()
     return {"status": row[0], "attempts": row[1], "last_error": row[2], "later": row[3]}
 
 
-async def _run_until(worker: Worker, condition, timeout: float = 10.0) -> None:
+async def _run_until(worker: Worker, condition, limit_s: float = 10.0) -> None:
     runner = asyncio.create_task(worker.run())
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     try:
         while not condition():
             assert time.monotonic() < deadline, "condition not reached in time"
@@ -147,8 +152,11 @@ async def test_notify_wakes_an_idle_worker_long_before_its_poll(pg, settings_fac
 async def test_a_crashed_workers_job_runs_again_after_its_lease_expires(pg, settings_factory) -> None:
     job_id = _enqueue(pg)
     # A worker that claimed the job and died: its lease simply runs out.
-    pg.execute("update private.ob_jobs set status = 'running', attempts = 1, locked_by = 'dead-worker', "
-               "locked_until = now() - interval '1 second' where id = %s", (job_id,))
+    pg.execute(
+        "update private.ob_jobs set status = 'running', attempts = 1, locked_by = 'dead-worker', "
+        "locked_until = now() - interval '1 second' where id = %s",
+        (job_id,),
+    )
     runs: list[int] = []
 
     async def handler(_services, job: Job) -> None:

@@ -92,21 +92,36 @@ class PostgrestRpcTransport(httpx.AsyncBaseTransport):
         if signature is None or not set(args) <= set(signature.arg_types):
             return _error(404, "PGRST202", f"Could not find the function public.{function}({', '.join(sorted(args))})")
         names = list(args)
-        params = [Jsonb(args[n]) if signature.arg_types[n] in ("jsonb", "json") else
-                  (args[n] if args[n] is None or isinstance(args[n], list) else str(args[n]).lower()
-                   if isinstance(args[n], bool) else str(args[n]))
-                  for n in names]
+        params = [
+            Jsonb(args[n])
+            if signature.arg_types[n] in ("jsonb", "json")
+            else (
+                args[n]
+                if args[n] is None or isinstance(args[n], list)
+                else str(args[n]).lower()
+                if isinstance(args[n], bool)
+                else str(args[n])
+            )
+            for n in names
+        ]
         try:
             async with conn.transaction():
-                await conn.execute("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                                   (role, json.dumps(claims)))
+                await conn.execute(
+                    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                    (role, json.dumps(claims)),
+                )
                 cur = await conn.execute(call_sql(function, signature, names), params)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             state = exc.sqlstate or "08006"
             diag = exc.diag
-            return _error(_status_for(state, role), state, diag.message_primary or str(exc),
-                          diag.message_detail, diag.message_hint)
+            return _error(
+                _status_for(state, role),
+                state,
+                diag.message_primary or str(exc),
+                diag.message_detail,
+                diag.message_hint,
+            )
         body = row[0] if row and row[0] is not None else "null"
         return httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
 

@@ -62,8 +62,13 @@ class Proc:
 def start(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir: Path, health: str) -> Proc:
     log_path = log_dir / f"{name}-{port}.log"
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    popen = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full_env,  # noqa: S603
-                             stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     proc = Proc(name, port, popen, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -82,18 +87,36 @@ def start(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir
 def start_sandbox(log_dir: Path, extra_env: Mapping[str, str] | None = None) -> Proc:
     port = free_port()
     env = {**local_env(), **(extra_env or {})}
-    return start("sandbox", ["-m", "sandbox", "--port", str(port), "--log-level", "warning"], port, env, log_dir,
-                 "/_sandbox/health")
+    return start(
+        "sandbox",
+        ["-m", "sandbox", "--port", str(port), "--log-level", "warning"],
+        port,
+        env,
+        log_dir,
+        "/_sandbox/health",
+    )
 
 
-def service_env(database_url: str, sandbox_url: str, port: int, extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    return {**local_env(), "DATABASE_URL": database_url, "OPEN_BANKING_BASE_URL": sandbox_url,
-            "OPEN_BANKING_WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", "WORKER_POLL_SECONDS": "2",
-            **(extra_env or {})}
+def service_env(
+    database_url: str, sandbox_url: str, port: int, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    return {
+        **local_env(),
+        "DATABASE_URL": database_url,
+        "OPEN_BANKING_BASE_URL": sandbox_url,
+        "OPEN_BANKING_WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}",
+        "WORKER_POLL_SECONDS": "2",
+        **(extra_env or {}),
+    }
 
 
-def start_service(log_dir: Path, database_url: str, sandbox_url: str, extra_env: Mapping[str, str] | None = None,
-                  port: int | None = None) -> Proc:
+def start_service(
+    log_dir: Path,
+    database_url: str,
+    sandbox_url: str,
+    extra_env: Mapping[str, str] | None = None,
+    port: int | None = None,
+) -> Proc:
     port = port or free_port()
     env = service_env(database_url, sandbox_url, port, extra_env)
     return start("service", ["-m", "service", "serve", "--port", str(port)], port, env, log_dir, "/healthz")

@@ -42,14 +42,14 @@ def test_customers_more_available_may_be_bool_or_string() -> None:
 
 
 def test_transaction_ids_are_integers_and_amount_is_exact_decimal() -> None:
-    page = Transactions.model_validate(
-        _decimal_json(
-            '{"found":1,"displaying":1,"moreAvailable":"false","fromDate":"1704067200","toDate":"1706745600",'
-            '"sort":"asc","transactions":[{"id":21284820852,"amount":-1234.56,"accountId":5011648377,'
-            '"customerId":1005061234,"status":"active","description":"X","createdDate":1706490000,'
-            '"checkNum":1001,"categorization":{"category":"Mobile Phone","normalizedPayeeName":"V",'
-            '"country":"USA"}}]}'
-        )
+    page = Transactions.decode(
+
+            b'{"found":1,"displaying":1,"moreAvailable":"false","fromDate":"1704067200","toDate":"1706745600",'
+            b'"sort":"asc","transactions":[{"id":21284820852,"amount":-1234.56,"accountId":5011648377,'
+            b'"customerId":1005061234,"status":"active","description":"X","createdDate":1706490000,'
+            b'"checkNum":1001,"categorization":{"category":"Mobile Phone","normalizedPayeeName":"V",'
+            b'"country":"USA"}}]}'
+
     )
     txn = page.transactions[0]
     assert (txn.id, txn.account_id, txn.customer_id) == (21284820852, 5011648377, 1005061234)

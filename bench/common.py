@@ -1,0 +1,84 @@
+"""Shared set-up for the benchmarks: a sandbox process, services wired to it, CPAs and clients."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from service.settings import Settings
+from tests.support.processes import LOCAL_ENV, Proc, local_env, start_sandbox
+
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:54331/postgres")
+LOG_DIR = Path(tempfile.mkdtemp(prefix="obcpa-bench-"))
+
+
+def settings(sandbox_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": DATABASE_URL,
+        "open_banking_base_url": sandbox_url,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=str(LOCAL_ENV), **values)  # type: ignore[call-arg]
+
+
+def sandbox() -> Proc:
+    return start_sandbox(LOG_DIR)
+
+
+def new_client(name: str = "Bench client") -> uuid.UUID:
+    cpa, client = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
+            (cpa, f"bench-{cpa.hex[:8]}@example.test"),
+        )
+        conn.execute("insert into public.clients (id, user_id, name) values (%s, %s, %s)", (client, cpa, name))
+    return client
+
+
+def connect_customer(
+    sandbox_url: str, customer_id: str, accounts: int, months: int, per_month: int, seed: int = 7
+) -> dict:
+    env = local_env()
+    with httpx.Client(base_url=sandbox_url, timeout=300) as http:
+        token = http.post(
+            "/aggregation/v2/partners/authentication",
+            headers={"Finicity-App-Key": env["OPEN_BANKING_APP_KEY"], "Accept": "application/json"},
+            json={"partnerId": env["OPEN_BANKING_PARTNER_ID"], "partnerSecret": env["OPEN_BANKING_PARTNER_SECRET"]},
+        ).json()["token"]
+        headers = {
+            "Finicity-App-Key": env["OPEN_BANKING_APP_KEY"],
+            "Finicity-App-Token": token,
+            "Accept": "application/json",
+        }
+        http.post(
+            "/connect/v2/generate",
+            headers=headers,
+            json={"partnerId": env["OPEN_BANKING_PARTNER_ID"], "customerId": customer_id},
+        ).raise_for_status()
+        done = http.post(
+            "/_sandbox/connect/complete",
+            json={
+                "customerId": customer_id,
+                "wait": False,
+                "profile": {
+                    "accounts": accounts,
+                    "months": months,
+                    "transactionsPerAccountPerMonth": per_month,
+                    "seed": seed,
+                },
+            },
+        )
+        done.raise_for_status()
+        return done.json()
+
+
+def timed() -> float:
+    return time.perf_counter()
