@@ -171,6 +171,12 @@ async def sync_customer(
             group.create_task(one_account(account.id))
 
     await rpc.call("ob_customer_sync_finished", {"p_finicity_customer_id": finicity_customer_id})
+    if accounts:
+        # Accounts read from the API prove the link works, even if Connect's `done` webhook was lost.
+        await rpc.call(
+            "ob_customer_set_link_status",
+            {"p_finicity_customer_id": finicity_customer_id, "p_status": "linked", "p_event_at": run_started_at},
+        )
     services.metrics.sync_duration.observe(time.monotonic() - started)
     services.metrics.sync_rows.labels(table="transactions").inc(result.written)
     log.info(
