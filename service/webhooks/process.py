@@ -113,6 +113,14 @@ def _timestamp(value: Any) -> dt.datetime:
     return parse_iso(value) or dt.datetime.now(UTC)
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 class _Skip(Exception):
     """Nothing to do for this event; the note is recorded on it."""
 
@@ -182,8 +190,8 @@ async def _enqueue_sync(services: Services, customer_id: str, reason: str) -> No
 
 
 async def _process_connect(services: Services, event: dict[str, Any]) -> str | None:
-    envelope = event.get("payload") if isinstance(event.get("payload"), dict) else {}
-    inner = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
+    envelope = _obj(event.get("payload"))
+    inner = _obj(envelope.get("payload"))
     event_type = event.get("event_type")
     received_at = _timestamp(event.get("received_at"))
     event_at = connect_event_time(envelope.get("eventId")) or received_at
@@ -214,7 +222,7 @@ async def _process_connect(services: Services, event: dict[str, Any]) -> str | N
 
 async def _accounts_added(services: Services, customer_id: str, inner: dict[str, Any], event_type: str,
                           event_at: dt.datetime, fetched_at: dt.datetime) -> str | None:
-    raw_accounts = inner.get("accounts") if isinstance(inner.get("accounts"), list) else []
+    raw_accounts = _list(inner.get("accounts"))
     accounts: list[CustomerAccount] = []
     rejected = 0
     for raw in raw_accounts:
@@ -258,7 +266,7 @@ async def _accounts_added(services: Services, customer_id: str, inner: dict[str,
 
 
 async def _accounts_deleted(services: Services, customer_id: str, inner: dict[str, Any]) -> str | None:
-    raw = inner.get("accounts") if isinstance(inner.get("accounts"), list) else []
+    raw = _list(inner.get("accounts"))
     ids = []
     for item in raw:
         value = item.get("id") if isinstance(item, dict) else item
@@ -287,9 +295,9 @@ def _reauth_message(event_type: str, data: dict[str, Any]) -> str:
 
 
 async def _process_obwms(services: Services, event: dict[str, Any]) -> str | None:
-    body = event.get("payload") if isinstance(event.get("payload"), dict) else {}
+    body = _obj(event.get("payload"))
     event_type = event.get("event_type")
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    data = _obj(body.get("data"))
     if event_type in OBWMS_REAUTH_TYPES:
         login_id = obwms_login_id(body)
         if login_id is None:
