@@ -21,7 +21,7 @@ down:  ## stop everything `make up` started
 
 demo:  ## the whole CPA story end to end against the running stack
 	scripts/stack.sh up
-	set -a; . scripts/local.env; set +a; $(PY) -m service demo
+	$(PY) -m service demo
 
 test:  ## throwaway stack, pgTAP, lint, then pytest (its summary closes the log)
 	scripts/test.sh

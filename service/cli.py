@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,10 @@ def _uuid(_ctx: click.Context, _param: click.Parameter, value: str | None) -> uu
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Open Banking for CPA platforms: the service and its operator commands."""
+    # Operator commands print results on stdout; their logs go to stderr (`serve` reconfigures).
+    from service.observability import configure_logging
+
+    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"), json_logs=False, stream=sys.stderr)
 
 
 @main.command()
@@ -298,6 +303,21 @@ async def webhooks_replay(event_id: int) -> None:
     async with services_for(_settings()) as services:
         job = await services.rpc.call("ob_webhook_event_replay", {"p_event_id": event_id})
     console.print(f"event {event_id} queued for processing (job {job['id']})")
+
+
+@main.command()
+@click.option("--database-url", envvar="DATABASE_URL", default="postgresql://postgres:postgres@127.0.0.1:54322/postgres")
+@click.option("--sandbox-url", default="http://127.0.0.1:8001", show_default=True)
+@click.option("--service-url", default="http://127.0.0.1:8000", show_default=True)
+def demo(database_url: str, sandbox_url: str, service_url: str) -> None:
+    """The whole CPA story against the running local stack (make up), printing what the CPA sees."""
+    from service.demo import DemoFailed, run_demo
+
+    try:
+        run_demo(database_url, sandbox_url, service_url)
+    except DemoFailed as exc:
+        err_console.print(f"[red]demo failed:[/red] {exc}")
+        sys.exit(1)
 
 
 def _attach_optional_groups() -> None:

@@ -13,8 +13,8 @@ declare
 begin
   select count(*) into v_n from (
     select private.ob_enqueue('sync_customer',
-             pg_catalog.jsonb_build_object('platform_client_id', c.platform_client_id, 'reason', 'daily'),
-             'sync:' || c.platform_client_id)
+             pg_catalog.jsonb_build_object('finicity_customer_id', c.finicity_customer_id, 'reason', 'daily'),
+             'sync:' || c.finicity_customer_id)
       from public.open_banking_customers c
      where c.link_status = 'linked' and c.finicity_customer_id is not null
   ) q;

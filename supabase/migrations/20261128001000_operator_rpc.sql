@@ -86,6 +86,44 @@ as $$
       from private.ob_webhook_events ev order by ev.id desc limit p_limit) e
 $$;
 
+-- A Connect Fix (re-consent) link for a login whose consent is closing, sent to the address the
+-- last link went to. At most one open Fix request per login: repeated reminders add nothing.
+create function public.ob_request_fix_link(p_institution_login_id bigint)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_client uuid;
+  v_email text;
+  v_row public.open_banking_connect_emails%rowtype;
+begin
+  select l.platform_client_id into v_client from public.open_banking_institution_logins l where l.id = p_institution_login_id;
+  if v_client is null then
+    raise exception 'unknown institution login %', p_institution_login_id using errcode = 'P0002';
+  end if;
+  select * into v_row from public.open_banking_connect_emails e
+   where e.institution_login_id = p_institution_login_id and e.kind = 'fix'
+     and (e.status in ('queued', 'sending') or (e.status = 'ready' and e.ttl_expires_at > now()));
+  if found then
+    return pg_catalog.to_jsonb(v_row) || pg_catalog.jsonb_build_object('created', false);
+  end if;
+  select e.email_to into v_email from public.open_banking_connect_emails e
+   where e.platform_client_id = v_client order by e.created_at desc limit 1;
+  if v_email is null then
+    select c.email into v_email from public.clients c where c.id = v_client;
+  end if;
+  if v_email is null then
+    raise exception 'no email address known for the client of login %', p_institution_login_id using errcode = 'P0002';
+  end if;
+  insert into public.open_banking_connect_emails (platform_client_id, email_to, kind, institution_login_id)
+  values (v_client, v_email, 'fix', p_institution_login_id)
+  returning * into v_row;
+  return pg_catalog.to_jsonb(v_row) || pg_catalog.jsonb_build_object('created', true);
+end
+$$;
+
 do $grants$
 declare
   f text;
@@ -94,7 +132,8 @@ begin
     'public.ob_status_report(uuid)',
     'public.ob_connect_email_request(uuid, text, text, text, bigint)',
     'public.ob_webhook_event_replay(bigint)',
-    'public.ob_webhook_events_recent(integer)']
+    'public.ob_webhook_events_recent(integer)',
+    'public.ob_request_fix_link(bigint)']
   loop
     execute format('revoke all on function %s from public, anon, authenticated', f);
     execute format('grant execute on function %s to service_role', f);

@@ -28,9 +28,10 @@ select c_nofin, null, 'cron-u5', 'testing', 'linked' from fx;
 -- daily sync -----------------------------------------------------------------------------------
 select is(private.ob_schedule_daily_sync(), 2, 'daily sync schedules the two linked customers');
 select set_eq($$select payload, dedupe_key from private.ob_jobs where kind = 'sync_customer'$$,
-              $$select jsonb_build_object('platform_client_id', c, 'reason', 'daily'), 'sync:' || c
-                  from fx, unnest(array[c_l1, c_l2]) c$$,
-              'one sync_customer job per linked customer (not pending, error or customer-less ones), keyed sync:<client>');
+              $$select jsonb_build_object('finicity_customer_id', f, 'reason', 'daily'), 'sync:' || f
+                  from unnest(array['cron-fin-1', 'cron-fin-2']) f$$,
+              'one sync_customer job per linked customer (not pending, error or customer-less ones), keyed '
+              'sync:<finicity customer id> like the webhook-triggered syncs');
 select private.ob_schedule_daily_sync();
 select is((select count(*) from private.ob_jobs where kind = 'sync_customer'), 2::bigint, 'a second daily run is deduped: still two jobs');
 select public.ob_jobs_claim('w', 1, 60);

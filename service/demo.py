@@ -1,0 +1,235 @@
+"""`python -m service demo`: the CPA story end to end against the running local stack (`make up`).
+
+Every step is done the way its real caller does it: the CPA acts under row-level security
+(PostgREST's role and claims, on a real auth.users row), the service does the Mastercard work from
+its job queue, the client "completes" Connect at the sandbox, and the sandbox sends the signed
+webhooks to the service. Nothing is written behind the service's back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+T = TypeVar("T")
+DEMO_CPA_EMAIL = "demo-cpa@alpha-cpa.test"
+
+
+class DemoFailed(Exception):
+    pass
+
+
+@contextmanager
+def as_cpa(database_url: str, cpa_id: uuid.UUID) -> Iterator[psycopg.Connection[Any]]:
+    """One request from the React app: the transaction PostgREST opens for a signed-in CPA."""
+    claims = json.dumps({"sub": str(cpa_id), "role": "authenticated", "email": DEMO_CPA_EMAIL})
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)
+        )
+        yield conn
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class Story:
+    def __init__(self, database_url: str, sandbox_url: str, service_url: str) -> None:
+        self.db = database_url
+        self.sandbox = httpx.Client(base_url=sandbox_url, timeout=60)
+        self.service_url = service_url
+        self.timings: list[tuple[str, float]] = []
+
+    def step(self, title: str) -> Callable[[Callable[[], T]], T]:
+        def run(fn: Callable[[], T]) -> T:
+            console.rule(f"[bold]{title}")
+            start = time.perf_counter()
+            result = fn()
+            self.timings.append((title, time.perf_counter() - start))
+            return result
+
+        return run
+
+    def sign_up_cpa_and_client(self) -> tuple[uuid.UUID, uuid.UUID]:
+        with psycopg.connect(self.db, autocommit=True) as conn:
+            row = conn.execute("select id from auth.users where email = %s", (DEMO_CPA_EMAIL,)).fetchone()
+            cpa_id = row[0] if row else uuid.uuid4()
+            if not row:
+                conn.execute(
+                    "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
+                    (cpa_id, DEMO_CPA_EMAIL),
+                )
+            client_id = uuid.uuid4()
+            name = f"Maple Street Bakery #{client_id.hex[:4]}"
+            conn.execute(
+                "insert into public.clients (id, user_id, name, email) values (%s, %s, %s, %s)",
+                (client_id, cpa_id, name, "owner@maple-bakery.test"),
+            )
+        console.print(f"CPA {DEMO_CPA_EMAIL} ({cpa_id}) owns client [bold]{name}[/bold] ({client_id})")
+        return cpa_id, client_id
+
+    def request_link(self, cpa_id: uuid.UUID, client_id: uuid.UUID) -> str:
+        with as_cpa(self.db, cpa_id) as conn:
+            (request_id,) = conn.execute(
+                "insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name) "
+                "values (%s, 'owner@maple-bakery.test', 'Maya') returning id",
+                (client_id,),
+            ).fetchone()
+            conn.commit()
+        console.print(f"the CPA inserted bank-link request {request_id} (RLS: own client only)")
+        return str(request_id)
+
+    def email_sent(self, cpa_id: uuid.UUID, request_id: str) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            with as_cpa(self.db, cpa_id) as conn:
+                status, link, error = conn.execute(
+                    "select status, link, error_message from public.open_banking_connect_emails where id = %s",
+                    (request_id,),
+                ).fetchone()
+            if status == "failed":
+                raise DemoFailed(f"the link request failed: {error}")
+            return {"status": status, "link": link} if status == "sent" else None
+
+        wait_for("the service to send the Connect email", probe, timeout=60)
+        emails = self.sandbox.get("/_sandbox/outbox").json()
+        emails = emails.get("emails", emails) if isinstance(emails, dict) else emails
+        email = next(e for e in reversed(emails) if e.get("to") == "owner@maple-bakery.test")
+        console.print(f"Mastercard sent the email to {email['to']} (sandbox outbox): {email.get('link', '')[:90]}…")
+        return email
+
+    def customer_id(self, client_id: uuid.UUID) -> str:
+        with psycopg.connect(self.db) as conn:
+            row = conn.execute(
+                "select finicity_customer_id from public.open_banking_customers where platform_client_id = %s",
+                (client_id,),
+            ).fetchone()
+        if not row or not row[0]:
+            raise DemoFailed("no Finicity customer was recorded for the client")
+        return str(row[0])
+
+    def complete_connect(self, customer_id: str) -> dict[str, Any]:
+        response = self.sandbox.post(
+            "/_sandbox/connect/complete",
+            json={
+                "customerId": customer_id,
+                "wait": True,
+                "profile": {"oauth": True, "accounts": 3, "months": 24, "seed": 42, "institutionId": "102105"},
+            },
+        )
+        if response.status_code != 200:
+            raise DemoFailed(f"the sandbox could not complete Connect: {response.text}")
+        done = response.json()
+        codes = [d.get("statusCode") for d in done["deliveries"]]
+        console.print(
+            f"the client linked FinBank: {len(done['accounts'])} accounts, {done['transactions']} transactions; "
+            f"signed webhooks {', '.join(done['events'])} answered {codes}"
+        )
+        return done
+
+    def linked_and_synced(self, cpa_id: uuid.UUID, client_id: uuid.UUID, expected: int) -> None:
+        def probe() -> bool:
+            with as_cpa(self.db, cpa_id) as conn:
+                badge, synced = conn.execute(
+                    "select badge, last_synced_at from public.open_banking_client_status where platform_client_id = %s",
+                    (client_id,),
+                ).fetchone()
+                (count,) = conn.execute(
+                    "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
+                ).fetchone()
+            return badge == "linked" and synced is not None and count == expected
+
+        wait_for(f"the badge to read linked and {expected} transactions to arrive", probe, timeout=180)
+
+    def show_cpa_view(self, cpa_id: uuid.UUID, client_id: uuid.UUID) -> None:
+        with as_cpa(self.db, cpa_id) as conn:
+            badge, logins, synced, consent = conn.execute(
+                "select badge, institution_logins, last_synced_at, next_consent_expiry_at "
+                "from public.open_banking_client_status where platform_client_id = %s",
+                (client_id,),
+            ).fetchone()
+            accounts = conn.execute(
+                "select name, type, number_masked, balance, currency, last_updated_at, "
+                "(select count(*) from public.open_banking_transactions t where t.account_id = a.id) "
+                "from public.open_banking_accounts a where platform_client_id = %s order by display_position, name",
+                (client_id,),
+            ).fetchall()
+            latest = conn.execute(
+                "select effective_at::date, description, amount, status from public.open_banking_transactions "
+                "where platform_client_id = %s order by effective_at desc, id desc limit 8",
+                (client_id,),
+            ).fetchall()
+            (total,) = conn.execute(
+                "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
+            ).fetchone()
+        console.print(
+            f"badge: [bold green]{badge}[/bold green]   bank logins: {logins}   last sync: {synced:%Y-%m-%d %H:%M:%S}"
+            f"   consent until: {consent:%Y-%m-%d}"
+            if consent
+            else f"badge: [bold green]{badge}[/bold green]   bank logins: {logins}   last sync: {synced}"
+        )
+        table = Table("account", "type", "number", "balance", "last updated", "transactions")
+        for name, kind, masked, balance, currency, updated, count in accounts:
+            table.add_row(name, kind, masked or "", f"{Decimal(balance):,.2f} {currency}", f"{updated}", str(count))
+        console.print(table)
+        recent = Table("date", "description", "amount", "status", title=f"latest of {total} transactions")
+        for day, description, amount, status in latest:
+            recent.add_row(str(day), description or "", f"{Decimal(amount):,.2f}", status)
+        console.print(recent)
+
+    def other_cpa_sees_nothing(self, client_id: uuid.UUID) -> None:
+        stranger = uuid.uuid4()
+        with as_cpa(self.db, stranger) as conn:
+            (count,) = conn.execute(
+                "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
+            ).fetchone()
+        if count != 0:
+            raise DemoFailed(f"another CPA could read {count} transactions")
+        console.print("another CPA reads 0 of these transactions (RLS)")
+
+
+def run_demo(database_url: str, sandbox_url: str, service_url: str) -> None:
+    story = Story(database_url, sandbox_url, service_url)
+    cpa_id, client_id = story.step("1. A CPA and their client")(story.sign_up_cpa_and_client)
+    request_id = story.step("2. The CPA asks for a bank link (insert under RLS)")(
+        lambda: story.request_link(cpa_id, client_id)
+    )
+    story.step("3. The service creates the customer and Mastercard emails the Connect link")(
+        lambda: story.email_sent(cpa_id, request_id)
+    )
+    customer_id = story.customer_id(client_id)
+    done = story.step("4. The client completes Connect; signed webhooks reach the service")(
+        lambda: story.complete_connect(customer_id)
+    )
+    story.step("5. Webhooks processed, accounts and transactions synced")(
+        lambda: story.linked_and_synced(cpa_id, client_id, done["transactions"])
+    )
+    story.step("6. What the CPA sees (read under RLS)")(lambda: story.show_cpa_view(cpa_id, client_id))
+    story.other_cpa_sees_nothing(client_id)
+    console.rule("[bold]Timings")
+    for title, seconds in story.timings:
+        console.print(f"{seconds:7.2f}s  {title}")
+    console.print(
+        "\nThe stack is still running. Look around:\n"
+        "  psql postgresql://postgres:postgres@127.0.0.1:54322/postgres\n"
+        f"  {service_url}/schema/swagger   (the service's OpenAPI)   {service_url}/metrics\n"
+        "  .venv/bin/python -m service status\n"
+        "  make down   (stops everything)"
+    )
