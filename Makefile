@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # `make test` uses its own throwaway cluster, so it can run beside `make up`.
 TEST_ENV := STACK_NAME=test STACK_PORT=54329
 
-.PHONY: help install up down demo test test-sql lint bench
+.PHONY: help install up down demo status cli test test-sql lint bench
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,6 +22,14 @@ down:  ## stop everything `make up` started
 demo:  ## the whole CPA story end to end against the running stack
 	scripts/stack.sh up
 	$(PY) -m service demo
+
+LOCAL := set -a; . scripts/local.env; set +a; DATABASE_URL=postgresql://postgres:postgres@127.0.0.1:54322/postgres
+
+status:  ## the operator status table for the local stack
+	@$(LOCAL) $(PY) -m service status
+
+cli:  ## any operator command against the local stack: make cli ARGS="jobs list"
+	@$(LOCAL) $(PY) -m service $(ARGS)
 
 test:  ## throwaway stack, pgTAP, lint, then pytest (its summary closes the log)
 	scripts/test.sh

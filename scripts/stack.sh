@@ -105,7 +105,10 @@ start_bg() {  # name, command...
   local name=$1; shift
   local pf; pf=$(pidfile "$name")
   if [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null; then return 0; fi
-  (cd "$ROOT" && setsid "$@" >"$STACK_DIR/$name.log" 2>&1 & echo $! >"$pf")
+  # Its own session (so `down` can stop the whole group), no inherited stdin/stdout: a caller
+  # waiting on this script's output is not kept waiting by the server.
+  ( cd "$ROOT" && exec setsid "$@" ) >"$STACK_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$pf"
 }
 
 wait_http() {  # url, name

@@ -23,8 +23,8 @@ from service.db.port import DatabaseUnavailable, RpcError
 from service.finicity.errors import FinicityError
 from service.settings import Settings, SettingsError, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 T = TypeVar("T")
 
 

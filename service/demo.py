@@ -21,7 +21,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=110)
 T = TypeVar("T")
 DEMO_CPA_EMAIL = "demo-cpa@alpha-cpa.test"
 
@@ -230,6 +230,6 @@ def run_demo(database_url: str, sandbox_url: str, service_url: str) -> None:
         "\nThe stack is still running. Look around:\n"
         "  psql postgresql://postgres:postgres@127.0.0.1:54322/postgres\n"
         f"  {service_url}/schema/swagger   (the service's OpenAPI)   {service_url}/metrics\n"
-        "  .venv/bin/python -m service status\n"
+        "  make status      (the operator's table)   make cli ARGS=\"jobs list\"\n"
         "  make down   (stops everything)"
     )
