@@ -20,7 +20,7 @@ JWT_SECRET = "local-test-jwt-secret-with-at-least-32-characters"
 
 
 def _database_url() -> str:
-    return os.environ.get("TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:54322/postgres")
+    return os.environ.get("TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:54329/postgres")
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,11 @@ def database_url() -> str:
     try:
         psycopg.connect(url, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
-        pytest.exit(f"no database at {url}: run `make test` (or `make up` first) — {exc}", returncode=3)
+        pytest.exit(
+            f"no database at {url}: run `make test`, or keep one for development with "
+            f"`STACK_NAME=test STACK_PORT=54329 SEED=0 scripts/stack.sh db-up` — {exc}",
+            returncode=3,
+        )
     return url
 
 
