@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
@@ -299,6 +300,11 @@ async def inspect_customer(request: Request, customer_id: FromPath[str]) -> Resp
                     "type": a.type,
                     "institutionLoginId": a.login_id,
                     "transactions": len(a.txs),
+                    # What a faithful copy holds: every row but the bank's temporary shadow copies.
+                    "liveTransactionIds": sorted(t.id for t in a.txs.values() if t.status != "shadow"),
+                    "liveAmountTotal": str(
+                        sum((Decimal(repr(t.amount)) for t in a.txs.values() if t.status != "shadow"), Decimal(0))
+                    ),
                 }
                 for a in customer.accounts.values()
             ],

@@ -208,6 +208,9 @@ async def _process_connect(services: Services, event: dict[str, Any]) -> str | N
         return None
     if event_type in CONNECT_DONE_TYPES:
         await _set_status(services, customer_id, "linked", event_at)
+        # Also a doorbell for the data: if `added` was lost, this sync still fetches the accounts
+        # (same dedupe key, so with `added` it is one sync, not two).
+        await _enqueue_sync(services, customer_id, "done")
         return None
     if event_type in CONNECT_FAILURE_TYPES:
         code = _int_code(inner.get("code"))

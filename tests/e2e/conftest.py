@@ -1,0 +1,102 @@
+"""End-to-end fixtures: the sandbox and the service as real processes on loopback, sharing the
+test database, exactly as `make up` runs them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import pytest
+
+from tests.support.processes import Proc, start_sandbox, start_service
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-logs")
+
+
+@pytest.fixture(scope="module")
+def sandbox_proc(log_dir: Path) -> Iterator[Proc]:
+    proc = start_sandbox(log_dir, {"SANDBOX_WEBHOOK_RETRY_DELAYS": "[0.2,0.4,0.8,1.6]"})
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def service_proc(log_dir: Path, database_url: str, sandbox_proc: Proc) -> Iterator[Proc]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # Jobs left by other tests belong to nobody here; this service would only trip over them.
+        conn.execute(
+            "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test' "
+            "where status in ('queued', 'running')"
+        )
+    proc = start_service(log_dir, database_url, sandbox_proc.url, {"LOG_LEVEL": "INFO"})
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def sandbox_api(sandbox_proc: Proc) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox_proc.url, timeout=60) as client:
+        yield client
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def as_cpa(database_url: str, cpa_id: uuid.UUID) -> Iterator[psycopg.Connection[Any]]:
+    """A request from the React app: PostgREST's role and claims for a signed-in CPA."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps({"sub": str(cpa_id), "role": "authenticated"}),),
+        )
+        yield conn
+
+
+def sandbox_truth(sandbox_api: httpx.Client, customer_id: str) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
+    body = sandbox_api.get(f"/_sandbox/customers/{customer_id}").json()
+    return {
+        a["id"]: (len(a["liveTransactionIds"]), Decimal(a["liveAmountTotal"]), frozenset(a["liveTransactionIds"]))
+        for a in body["accounts"]
+    }
+
+
+def cpa_view(
+    database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID
+) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
+    with as_cpa(database_url, cpa_id) as conn:
+        rows = conn.execute(
+            "select a.id, count(t.id), coalesce(sum(t.amount), 0), coalesce(array_agg(t.id) filter "
+            "(where t.id is not null), '{}') from public.open_banking_accounts a left join "
+            "public.open_banking_transactions t on t.account_id = a.id where a.platform_client_id = %s group by a.id",
+            (client_id,),
+        ).fetchall()
+    return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
+
+
+def badge(database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID) -> str | None:
+    with as_cpa(database_url, cpa_id) as conn:
+        row = conn.execute(
+            "select badge from public.open_banking_client_status where platform_client_id = %s", (client_id,)
+        ).fetchone()
+    return row[0] if row else None
