@@ -125,3 +125,12 @@ class Metrics:
         )
         self.sync_rows = Counter("ob_sync_rows_total", "Rows written by syncs", ["table"], registry=r)
         self.token_refreshes = Counter("ob_partner_token_refreshes_total", "Partner authentications", registry=r)
+        self._webhook_children: dict[tuple[str, str], Any] = {}
+
+    def webhook_outcome(self, source: str, outcome: str) -> Any:
+        """The labelled counter, looked up once (webhook intake is the hot path)."""
+        key = (source, outcome)
+        child = self._webhook_children.get(key)
+        if child is None:
+            child = self._webhook_children[key] = self.webhooks.labels(source=source, outcome=outcome)
+        return child

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from service.db.batching import BatchingRpc
 from service.db.port import Rpc
 from service.finicity.client import FinicityClient
 from service.finicity.tokens import PartnerTokenService
@@ -30,6 +31,14 @@ class Services:
     tokens: PartnerTokenService
     metrics: Metrics
     holder_id: str = field(default_factory=process_id)
+    _webhook_intake: BatchingRpc | None = field(default=None, repr=False)
+
+    @property
+    def webhook_intake(self) -> BatchingRpc:
+        """Webhook events are stored through group commit (see service/db/batching.py)."""
+        if self._webhook_intake is None:
+            self._webhook_intake = BatchingRpc(self.rpc, "ob_webhook_events_ingest")
+        return self._webhook_intake
 
 
 def finicity_timeout() -> httpx.Timeout:

@@ -31,13 +31,26 @@ _MAX_HEADERS = 40
 _MAX_HEADER_VALUE = 512
 
 
+_storable_names: dict[str, bool] = {}
+
+
+def _storable(lname: str) -> bool:
+    # Senders repeat the same few header names: decide each once (bounded: names are untrusted).
+    known = _storable_names.get(lname)
+    if known is None:
+        known = lname not in _TRANSPORT and not _NEVER_STORE.search(lname)
+        if len(_storable_names) < 1024:
+            _storable_names[lname] = known
+    return known
+
+
 def safe_headers(headers: Mapping[str, str] | Any) -> dict[str, str]:
     """The headers worth keeping with an event (content-type, user-agent, X-Mastercard-* other than
     the signature, tracing, custom webhook headers), never a signature or any credential."""
     kept: dict[str, str] = {}
     for name, value in headers.items():
         lname = name.lower()
-        if lname in _TRANSPORT or _NEVER_STORE.search(lname):
+        if not _storable(lname):
             continue
         kept[lname] = value[:_MAX_HEADER_VALUE]
         if len(kept) >= _MAX_HEADERS:
