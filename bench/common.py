@@ -8,8 +8,6 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import httpx
 import psycopg
 
@@ -17,6 +15,7 @@ from service.observability import configure_logging
 from service.settings import Settings
 from tests.support.processes import LOCAL_ENV, Proc, local_env, start_sandbox
 
+ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:54331/postgres")
 LOG_DIR = Path(tempfile.mkdtemp(prefix="obcpa-bench-"))
 configure_logging("WARNING")  # benchmarks print their figures, not the service's info logs

@@ -54,7 +54,7 @@ class BatchingRpc:
                 return
             self._fail(batch, exc)
             return
-        except Exception as exc:  # noqa: BLE001 - every waiting caller must learn of it
+        except Exception as exc:
             self._fail(batch, exc)
             return
         for (_, future), result in zip(batch, results, strict=True):
