@@ -5,6 +5,7 @@
 #   scripts/stack.sh up | down          the database, the sandbox and the service (make up / make down)
 #   scripts/stack.sh test-sql           pgTAP suites with pg_prove
 #   scripts/stack.sh lint               supabase db lint --schema public --fail-on error
+#   scripts/stack.sh pg-stop | pg-start   crash and restart PostgreSQL, keeping its data (resilience tests)
 #   scripts/stack.sh status | psql
 # STACK_PORT (default 54322) and STACK_NAME (default "dev") select the cluster, so `make test`
 # can run a throwaway cluster beside a running `make up`.
@@ -157,6 +158,8 @@ case "${1:-up}" in
   db-down) db_down ;;
   up) up ;;
   down) down ;;
+  pg-stop) as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null ;;   # a crash, data kept
+  pg-start) as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STACK_DIR/server.log" -w -t 30 start >/dev/null ;;
   status) db_running && echo "postgres running on $PORT ($STACK_DIR)" || { echo "postgres stopped"; exit 1; } ;;
   test-sql)
     psql -X -q -c 'create extension if not exists pgtap with schema extensions'
