@@ -141,7 +141,9 @@ class Deliverer:
         headers |= signing.obwms_headers(
             key,
             body,
-            self.state.clock.now_int(),
+            # The sender's real clock: the sandbox clock models Mastercard's business time (token and
+            # consent expiry), while a receiver checks signature timestamps against its own wall clock.
+            int(time.time()),
             str(uuid.uuid4()),
             message_format=self.config.obwms_message_format,
             signature_encoding=self.config.obwms_signature_encoding,

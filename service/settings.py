@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Mastercard Open Banking US partner credentials.
     open_banking_partner_id: str = Field(min_length=1)
     open_banking_partner_secret: SecretStr
+    # During a partner-secret rotation's grace period, Connect webhooks signed with the old secret
+    # still verify when it is set here (remove it once the grace period ends).
+    open_banking_partner_secret_previous: SecretStr | None = None
     open_banking_app_key: SecretStr
     open_banking_base_url: AnyHttpUrl = AnyHttpUrl("https://api.finicity.com")
     # OBWMS signature verification: one or more EC P-256 public keys (PEM, concatenated).
@@ -116,6 +119,11 @@ class Settings(BaseSettings):
             assert isinstance(key, ec.EllipticCurvePublicKey)
             keys.append(key)
         return keys
+
+    @property
+    def connect_webhook_secrets(self) -> list[str]:
+        secrets = [self.open_banking_partner_secret, self.open_banking_partner_secret_previous]
+        return [s.get_secret_value() for s in secrets if s is not None]
 
     @property
     def connect_webhook_url(self) -> str:

@@ -222,7 +222,7 @@ async def connect_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
         body = await _read_body(request)
         try:
             verify_connect_signature(body, headers.get(CONNECT_SIGNATURE_HEADER),
-                                     services.settings.open_banking_partner_secret.get_secret_value())
+                                     services.settings.connect_webhook_secrets)
         except SignatureInvalid as exc:
             raise _Reject(401, "rejected", exc.reason) from None
         envelope = _parse_object(body)

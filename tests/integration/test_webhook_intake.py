@@ -305,3 +305,17 @@ async def test_the_openapi_document_describes_both_routes(client: AsyncTestClien
     assert {p["name"] for p in connect["parameters"]} == {"X-Finicity-Signature"}
     assert "X-Mastercard-Webhook-Message-Id" in {p["name"] for p in obwms["parameters"]}
     assert "application/json" in connect["requestBody"]["content"]
+
+
+async def test_during_a_secret_rotation_the_previous_secret_still_verifies(database_url: str, pg, stored) -> None:
+    settings = local_settings(database_url, open_banking_partner_secret="new-partner-secret-2",
+                              open_banking_partner_secret_previous="old-partner-secret-1")
+    codes = []
+    async with AsyncTestClient(app=make_app(settings)) as client:
+        for secret_value in ("old-partner-secret-1", "new-partner-secret-2", "some-other-secret-3"):
+            body = compact(connect_event(customer_id(), "started", {}))
+            response = await client.post(CONNECT_URL, content=body, headers=connect_headers(body, secret_value))
+            codes.append(response.status_code)
+            if response.status_code == 202:
+                stored.append(response.json()["event_id"])
+    assert codes == [202, 202, 401]
