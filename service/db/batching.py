@@ -16,7 +16,7 @@ from service.db.port import Rpc, RpcError
 
 class BatchingRpc:
     def __init__(self, rpc: Rpc, batch_function: str, *, arg_name: str = "p_events", max_batch: int = 100,
-                 max_in_flight: int = 2) -> None:
+                 max_in_flight: int = 1) -> None:
         self._rpc = rpc
         self._function = batch_function
         self._arg = arg_name
