@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
@@ -36,7 +36,7 @@ def _settings() -> Settings:
         sys.exit(2)
 
 
-def run_async(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     """Run an async command; turn the errors an operator can act on into a message and exit 1."""
 
     @functools.wraps(fn)

@@ -41,6 +41,14 @@ def as_cpa(database_url: str, cpa_id: uuid.UUID) -> Iterator[psycopg.Connection[
         yield conn
 
 
+def one(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The single row a query must return."""
+    row = cursor.fetchone()
+    if row is None:
+        raise DemoFailed("a row the story needs is missing")
+    return tuple(row)
+
+
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120.0) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -88,11 +96,13 @@ class Story:
 
     def request_link(self, cpa_id: uuid.UUID, client_id: uuid.UUID) -> str:
         with as_cpa(self.db, cpa_id) as conn:
-            (request_id,) = conn.execute(
-                "insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name) "
-                "values (%s, 'owner@maple-bakery.test', 'Maya') returning id",
-                (client_id,),
-            ).fetchone()
+            (request_id,) = one(
+                conn.execute(
+                    "insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name) "
+                    "values (%s, 'owner@maple-bakery.test', 'Maya') returning id",
+                    (client_id,),
+                )
+            )
             conn.commit()
         console.print(f"the CPA inserted bank-link request {request_id} (RLS: own client only)")
         return str(request_id)
@@ -100,10 +110,12 @@ class Story:
     def email_sent(self, cpa_id: uuid.UUID, request_id: str) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
             with as_cpa(self.db, cpa_id) as conn:
-                status, link, error = conn.execute(
-                    "select status, link, error_message from public.open_banking_connect_emails where id = %s",
-                    (request_id,),
-                ).fetchone()
+                status, link, error = one(
+                    conn.execute(
+                        "select status, link, error_message from public.open_banking_connect_emails where id = %s",
+                        (request_id,),
+                    )
+                )
             if status == "failed":
                 raise DemoFailed(f"the link request failed: {error}")
             return {"status": status, "link": link} if status == "sent" else None
@@ -147,24 +159,32 @@ class Story:
     def linked_and_synced(self, cpa_id: uuid.UUID, client_id: uuid.UUID, expected: int) -> None:
         def probe() -> bool:
             with as_cpa(self.db, cpa_id) as conn:
-                badge, synced = conn.execute(
-                    "select badge, last_synced_at from public.open_banking_client_status where platform_client_id = %s",
-                    (client_id,),
-                ).fetchone()
-                (count,) = conn.execute(
-                    "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
-                ).fetchone()
+                badge, synced = one(
+                    conn.execute(
+                        "select badge, last_synced_at from public.open_banking_client_status "
+                        "where platform_client_id = %s",
+                        (client_id,),
+                    )
+                )
+                (count,) = one(
+                    conn.execute(
+                        "select count(*) from public.open_banking_transactions where platform_client_id = %s",
+                        (client_id,),
+                    )
+                )
             return badge == "linked" and synced is not None and count == expected
 
         wait_for(f"the badge to read linked and {expected} transactions to arrive", probe, timeout=180)
 
     def show_cpa_view(self, cpa_id: uuid.UUID, client_id: uuid.UUID) -> None:
         with as_cpa(self.db, cpa_id) as conn:
-            badge, logins, synced, consent = conn.execute(
-                "select badge, institution_logins, last_synced_at, next_consent_expiry_at "
-                "from public.open_banking_client_status where platform_client_id = %s",
-                (client_id,),
-            ).fetchone()
+            badge, logins, synced, consent = one(
+                conn.execute(
+                    "select badge, institution_logins, last_synced_at, next_consent_expiry_at "
+                    "from public.open_banking_client_status where platform_client_id = %s",
+                    (client_id,),
+                )
+            )
             accounts = conn.execute(
                 "select name, type, number_masked, balance, currency, last_updated_at, "
                 "(select count(*) from public.open_banking_transactions t where t.account_id = a.id) "
@@ -176,9 +196,11 @@ class Story:
                 "where platform_client_id = %s order by effective_at desc, id desc limit 8",
                 (client_id,),
             ).fetchall()
-            (total,) = conn.execute(
-                "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
-            ).fetchone()
+            (total,) = one(
+                conn.execute(
+                    "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
+                )
+            )
         console.print(
             f"badge: [bold green]{badge}[/bold green]   bank logins: {logins}   last sync: {synced:%Y-%m-%d %H:%M:%S}"
             f"   consent until: {consent:%Y-%m-%d}"
@@ -197,9 +219,11 @@ class Story:
     def other_cpa_sees_nothing(self, client_id: uuid.UUID) -> None:
         stranger = uuid.uuid4()
         with as_cpa(self.db, stranger) as conn:
-            (count,) = conn.execute(
-                "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
-            ).fetchone()
+            (count,) = one(
+                conn.execute(
+                    "select count(*) from public.open_banking_transactions where platform_client_id = %s", (client_id,)
+                )
+            )
         if count != 0:
             raise DemoFailed(f"another CPA could read {count} transactions")
         console.print("another CPA reads 0 of these transactions (RLS)")
@@ -230,6 +254,6 @@ def run_demo(database_url: str, sandbox_url: str, service_url: str) -> None:
         "\nThe stack is still running. Look around:\n"
         "  psql postgresql://postgres:postgres@127.0.0.1:54322/postgres\n"
         f"  {service_url}/schema/swagger   (the service's OpenAPI)   {service_url}/metrics\n"
-        "  make status      (the operator's table)   make cli ARGS=\"jobs list\"\n"
+        '  make status      (the operator\'s table)   make cli ARGS="jobs list"\n'
         "  make down   (stops everything)"
     )

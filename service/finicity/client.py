@@ -282,7 +282,7 @@ class FinicityClient:
                 return model.decode(response.content)  # type: ignore[attr-defined, no-any-return]
             return model.model_validate(_json(response.content))
         except ValueError as exc:  # JSONDecodeError and ValidationError are both ValueErrors
-            raise UnexpectedResponse(response.status_code, None, _describe(model, exc)) from None
+            raise UnexpectedResponse(response.status_code, None, _describe(model.__name__, exc)) from None
 
     # ---- partner authentication --------------------------------------------------------------
 
@@ -611,9 +611,12 @@ def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _describe(model: type[BaseModel], exc: ValueError) -> str:
+def _describe(name: str, exc: ValueError) -> str:
     """Where the body failed to match, without echoing values (they may be account numbers)."""
     if isinstance(exc, ValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors()[:5])
-        return f"{model.__name__} did not match the spec ({problems})"
-    return f"{model.__name__}: body is not JSON"
+        return f"{name} did not match the spec ({problems})"
+    if isinstance(exc, msgspec.ValidationError):
+        # msgspec names the expected type and the path (`$.transactions[0].id`), never the value.
+        return f"{name} did not match the spec ({exc})"
+    return f"{name}: body is not JSON"

@@ -9,6 +9,7 @@ lease, and a long backfill is never taken over while alive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -103,10 +104,10 @@ class Worker:
             )
             task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
             self._running[job.id] = task
-            task.add_done_callback(lambda _t, job_id=job.id: self._finished(job_id))
+            task.add_done_callback(functools.partial(self._finished, job.id))
         return len(jobs or [])
 
-    def _finished(self, job_id: int) -> None:
+    def _finished(self, job_id: int, _task: asyncio.Task[None] | None = None) -> None:
         self._running.pop(job_id, None)
         self._wake.set()
 
