@@ -15,7 +15,8 @@ PENDING_WINDOW = 3 * DAY
 SHADOW_WINDOW = 7 * DAY
 
 # description, normalized payee, category, type, low, high, weight, memo
-_CHECKING = [
+_Row = tuple[str, str, str, str, float, float, float, str | None]
+_CHECKING: list[_Row] = [
     (
         "PAYROLL ACME CORP DIR DEP",
         "Acme Corp",
@@ -56,13 +57,13 @@ _CHECKING = [
     ("DELTA AIR LINES", "Delta Air Lines", "Air Travel", "debit", -650, -120, 0.3, None),
     ("AMAZON.COM REFUND", "Amazon", "Shopping", "credit", 5, 120, 0.5, "RETURN"),
 ]
-_SAVINGS = [
+_SAVINGS: list[_Row] = [
     ("INTEREST PAYMENT", "FinBank", "Interest Income", "interest", 0.5, 15, 1, None),
     ("ONLINE TRANSFER FROM CHK", "FinBank", "Transfer", "transfer", 50, 800, 3, "CONF# 1123"),
     ("ONLINE TRANSFER TO CHK", "FinBank", "Transfer", "transfer", -900, -50, 2, "CONF# 4471"),
     ("DIVIDEND", "FinBank", "Dividend & Cap Gains", "dividend", 1, 40, 0.5, None),
 ]
-_CARD = [
+_CARD: list[_Row] = [
     ("PAYMENT - THANK YOU", "FinBank", "Credit Card Payment", "payment", 200, 2500, 1, None),
     ("SQ *BLUE BOTTLE COFFEE", "Blue Bottle Coffee", "Coffee Shops", "pointOfSale", -12, -4, 5, None),
     ("DOORDASH*THAI PALACE", "DoorDash", "Food Delivery", "debit", -60, -15, 4, None),
@@ -72,7 +73,8 @@ _CARD = [
     ("MARRIOTT HOTELS", "Marriott", "Hotel", "debit", -600, -120, 0.3, None),
     ("LATE FEE", "FinBank", "Finance Charge", "fee", -39, -29, 0.1, None),
 ]
-_ACCOUNT_KINDS = [
+# kind, nickname, catalog rows, (balance low, balance high)
+_ACCOUNT_KINDS: list[tuple[str, str, list[_Row], tuple[int, int]]] = [
     ("checking", "Super Checking", _CHECKING, (1500, 6000)),
     ("savings", "Super Savings", _SAVINGS, (5000, 30000)),
     ("creditCard", "Visa Signature", _CARD, (-2500, -100)),
@@ -82,7 +84,7 @@ _ACCOUNT_KINDS = [
 
 
 class _Catalog:
-    def __init__(self, rows: list[tuple]) -> None:
+    def __init__(self, rows: list[_Row]) -> None:
         self.rows = rows
         self.cum = list(accumulate(r[6] for r in rows))
         self.cats = [
@@ -238,7 +240,7 @@ def advance_bank(
     """New transactions; pending ones post under a new id; shadow ones appear (and earlier ones vanish)."""
     now = state.clock.now_int()
     rng = random.Random(f"{seed}:{customer.id}:{customer.version}")
-    out = {"created": [], "posted": [], "removedPending": [], "shadowed": [], "removedShadow": []}
+    out: dict[str, list[int]] = {"created": [], "posted": [], "removedPending": [], "shadowed": [], "removedShadow": []}
     if customer.next_tx_id is None:
         customer.next_tx_id = int(customer.id) * 1_000_000
     cid = int(customer.id)

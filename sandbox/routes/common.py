@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Literal, overload
 
 from litestar import Request
 from litestar.params import FromPath
@@ -24,6 +25,12 @@ async def read_json(request: Request) -> dict:
     return body
 
 
+@overload
+def int_param(request: Request, name: str, default: int, *, required: bool = False) -> int: ...
+@overload
+def int_param(request: Request, name: str, default: None = None, *, required: Literal[True]) -> int: ...
+@overload
+def int_param(request: Request, name: str, default: int | None = None, *, required: bool = False) -> int | None: ...
 def int_param(
     request: Request, name: str, default: int | None = None, *, required: bool = False
 ) -> int | None:
