@@ -9,7 +9,8 @@ trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
 SEED=0 scripts/stack.sh db-up
 scripts/stack.sh lint
 scripts/stack.sh test-sql
-.venv/bin/python -m ruff check service sandbox tests
+.venv/bin/python -m ruff check service sandbox tests bench
+.venv/bin/python -m mypy service sandbox
 export TEST_DATABASE_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres"
 echo "[test] stack + pgTAP + lint in $(( $(date +%s) - start ))s" >&2
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
