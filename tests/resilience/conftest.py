@@ -11,8 +11,8 @@ Fixtures (all generic, usable by every file in tests/resilience):
                            the sandbox (customer row written through the service's own link code);
                            no sync is waited for
   restart_postgres         crash Postgres (immediate shutdown), wait, start it again (scripts/stack.sh)
-Plain helpers: wait_for, as_cpa, sandbox_truth, db_truth, request_sync, jobs_for, service_events,
-pg_stop / pg_start / pg_is_up, connect (a fresh superuser connection).
+Plain helpers: wait_for, as_cpa, sandbox_truth, db_truth, badge_of, complete_connect, request_sync, jobs_for,
+service_events, pg_stop / pg_start / pg_is_up, connect (a fresh superuser connection).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from tests.support.processes import ROOT, Proc, start_sandbox, start_service
 __all__ = [
     "LinkedCustomer",
     "as_cpa",
+    "badge_of",
+    "complete_connect",
     "connect",
     "db_truth",
     "jobs_for",
@@ -76,6 +78,15 @@ def db_truth(database_url: str, client_id: uuid.UUID) -> Truth:
             (client_id,),
         ).fetchall()
     return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
+
+
+def badge_of(database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID) -> str | None:
+    """The badge the CPA sees under RLS (not_linked / pending / linked / error / needs_reauth)."""
+    with as_cpa(database_url, cpa_id) as conn:
+        row = conn.execute(
+            "select badge from public.open_banking_client_status where platform_client_id = %s", (client_id,)
+        ).fetchone()
+    return row[0] if row else None
 
 
 def jobs_for(database_url: str, where: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -235,10 +246,27 @@ class LinkedCustomer:
     completed: dict[str, Any]  # /_sandbox/connect/complete's answer
 
 
+def complete_connect(
+    sandbox_url: str, customer_id: str, *, accounts: int = 2, months: int = 3, per_month: int = 10, seed: int = 1,
+    oauth: bool = True, wait: bool = True,
+) -> dict[str, Any]:
+    """The client finishes Connect at the sandbox (FinBank profile); with wait=False the webhooks are
+    delivered (and retried) in the background."""
+    profile = {"oauth": oauth, "accounts": accounts, "months": months, "seed": seed,
+               "transactionsPerAccountPerMonth": per_month}
+    response = httpx.post(
+        f"{sandbox_url}/_sandbox/connect/complete",
+        json={"customerId": customer_id, "wait": wait, "profile": profile},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def linked_customer_factory(database_url: str, make_cpa, make_client, settings_factory):  # type: ignore[no-untyped-def]
     """linked_customer_factory(sandbox_url, months=..., accounts=..., per_month=..., seed=...,
-    webhook_url=None, wait=True) → LinkedCustomer.
+    webhook_url=None, wait=True, complete=True) → LinkedCustomer.
 
     The customer is created the way the link flow creates it (service.sync.link.ensure_customer: the
     `open_banking_customers` row and the sandbox customer), a Connect link is generated (with
@@ -258,6 +286,7 @@ def linked_customer_factory(database_url: str, make_cpa, make_client, settings_f
         oauth: bool = True,
         webhook_url: str | None = None,
         wait: bool = True,
+        complete: bool = True,
         name: str = "Client",
     ) -> LinkedCustomer:
         cpa = make_cpa()
@@ -274,14 +303,36 @@ def linked_customer_factory(database_url: str, make_cpa, make_client, settings_f
                 return customer_id
 
         customer_id = asyncio.run(link())
-        profile = {"oauth": oauth, "accounts": accounts, "months": months, "seed": seed,
-                   "transactionsPerAccountPerMonth": per_month}
-        response = httpx.post(
-            f"{sandbox_url}/_sandbox/connect/complete",
-            json={"customerId": customer_id, "wait": wait, "profile": profile},
-            timeout=120,
-        )
-        assert response.status_code == 200, response.text
-        return LinkedCustomer(cpa, client, customer_id, response.json())
+        if not complete:
+            return LinkedCustomer(cpa, client, customer_id, {})
+        done = complete_connect(sandbox_url, customer_id, accounts=accounts, months=months, per_month=per_month,
+                                seed=seed, oauth=oauth, wait=wait)
+        return LinkedCustomer(cpa, client, customer_id, done)
 
     return make
+
+
+@pytest.fixture
+def override_setting(database_url: str) -> Iterator[Callable[[str, str], None]]:
+    """override_setting(key, value): change a private.ob_settings value for this test only."""
+    saved: dict[str, str | None] = {}
+
+    def override(key: str, value: str) -> None:
+        with connect(database_url) as conn:
+            if key not in saved:
+                row = conn.execute("select value from private.ob_settings where key = %s", (key,)).fetchone()
+                saved[key] = row[0] if row else None
+            conn.execute(
+                "insert into private.ob_settings (key, value) values (%s, %s) "
+                "on conflict (key) do update set value = excluded.value",
+                (key, value),
+            )
+
+    yield override
+    wait_for("the database (to restore settings)", lambda: pg_is_up(database_url), timeout=30)
+    with connect(database_url) as conn:
+        for key, value in saved.items():
+            if value is None:
+                conn.execute("delete from private.ob_settings where key = %s", (key,))
+            else:
+                conn.execute("update private.ob_settings set value = %s where key = %s", (value, key))
