@@ -12,12 +12,13 @@ Fixtures (all generic, usable by every file in tests/resilience):
                            no sync is waited for
   restart_postgres         crash Postgres (immediate shutdown), wait, start it again (scripts/stack.sh)
 Plain helpers: wait_for, as_cpa, sandbox_truth, db_truth, badge_of, complete_connect, request_sync, jobs_for,
-service_events, pg_stop / pg_start / pg_is_up, connect (a fresh superuser connection).
+service_events, overlapping_runs, pg_stop / pg_start / pg_is_up, connect (a fresh superuser connection).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -46,6 +47,7 @@ __all__ = [
     "connect",
     "db_truth",
     "jobs_for",
+    "overlapping_runs",
     "pg_is_up",
     "pg_start",
     "pg_stop",
@@ -156,6 +158,12 @@ def restart_postgres(database_url: str) -> Iterator[Callable[[float], float]]:
     leaves Postgres running."""
     if _stack(database_url, "status").returncode != 0:
         pytest.skip("the test database is not a cluster scripts/stack.sh manages (set TEST_STACK_NAME/PORT)")
+    # The throwaway test cluster runs with synchronous_commit=off (scripts/stack.sh), so a crash would
+    # lose commits the service was told were durable. Production (Supabase) commits synchronously:
+    # crash the way production would.
+    with connect(database_url) as conn:
+        conn.execute("alter system set synchronous_commit = on")
+        conn.execute("select pg_reload_conf()")
 
     def restart(down_seconds: float = 3.0) -> float:
         started = time.monotonic()
@@ -167,6 +175,27 @@ def restart_postgres(database_url: str) -> Iterator[Callable[[float], float]]:
     yield restart
     if not pg_is_up(database_url):
         pg_start(database_url)
+    with connect(database_url) as conn:
+        conn.execute("alter system reset synchronous_commit")
+        conn.execute("select pg_reload_conf()")
+
+
+def overlapping_runs(records: list[dict[str, Any]]) -> list[tuple[Any, str, str]]:
+    """From job.succeeded log records (timestamp = end, duration_ms): job ids that had two runs at the
+    same time, with the first run's end and the second's start. Runs of one job in sequence (a retry) are fine."""
+    import datetime as dt
+
+    spans: dict[Any, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for r in records:
+        end = dt.datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00"))
+        spans.setdefault(r["job_id"], []).append((end - dt.timedelta(milliseconds=r["duration_ms"]), end))
+    out = []
+    for job_id, runs in spans.items():
+        runs.sort()
+        for (_s1, e1), (s2, _e2) in itertools.pairwise(runs):
+            if s2 < e1:
+                out.append((job_id, e1.isoformat(), s2.isoformat()))
+    return out
 
 
 @pytest.fixture
