@@ -11,8 +11,9 @@ Fixtures (all generic, usable by every file in tests/resilience):
                            the sandbox (customer row written through the service's own link code);
                            no sync is waited for
   restart_postgres         crash Postgres (immediate shutdown), wait, start it again (scripts/stack.sh)
-Plain helpers: wait_for, as_cpa, sandbox_truth, db_truth, badge_of, complete_connect, request_sync, jobs_for,
-service_events, overlapping_runs, pg_stop / pg_start / pg_is_up, connect (a fresh superuser connection).
+Plain helpers: wait_for, as_cpa, sandbox_truth, db_truth, badge_of, complete_connect, clear_partner_token,
+request_sync, jobs_for, service_events, overlapping_runs, pg_stop / pg_start / pg_is_up, connect (a fresh
+superuser connection).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "LinkedCustomer",
     "as_cpa",
     "badge_of",
+    "clear_partner_token",
     "complete_connect",
     "connect",
     "db_truth",
@@ -89,6 +91,17 @@ def badge_of(database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID) -> str 
             "select badge from public.open_banking_client_status where platform_client_id = %s", (client_id,)
         ).fetchone()
     return row[0] if row else None
+
+
+def clear_partner_token(database_url: str) -> None:
+    """An empty partner-token cache. The cache is ONE row (id 1) that the token RPCs update in place:
+    empty it, never delete it (without the row, every refresher is granted and nothing is stored)."""
+    with connect(database_url) as conn:
+        conn.execute("insert into private.ob_partner_tokens (id) values (1) on conflict (id) do nothing")
+        conn.execute(
+            "update private.ob_partner_tokens set token_ciphertext = null, expires_at = null, "
+            "refresh_holder = null, refresh_lease_until = null where id = 1"
+        )
 
 
 def jobs_for(database_url: str, where: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

@@ -1,0 +1,111 @@
+"""Multiple replicas (issue 7, item 6): two service processes on one database share the queue.
+200 sync requests (10 for each of 20 linked customers) are split between them; no job runs twice
+(each claimed once, each succeeds once, in one process's log only), the two processes authenticate
+with Mastercard once between them (the partner token is shared through the database), and the
+data of every customer is exact. Heavier: RESILIENCE_REPLICA_CUSTOMERS=60 scripts/soak.sh.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import httpx
+
+from tests.resilience.conftest import (
+    as_cpa,
+    clear_partner_token,
+    connect,
+    db_truth,
+    jobs_for,
+    overlapping_runs,
+    sandbox_truth,
+    service_events,
+    wait_for,
+)
+
+CUSTOMERS = int(os.environ.get("RESILIENCE_REPLICA_CUSTOMERS", "20"))
+REQUESTS_PER_CUSTOMER = 10
+SERVICE_ENV = {"WORKER_LEASE_SECONDS": "10", "WORKER_POLL_SECONDS": "0.5"}
+
+
+def test_two_replicas_split_the_work_run_each_job_once_and_authenticate_once(
+    database_url, sandbox_factory, service_factory, linked_customer_factory, fresh_queue
+) -> None:
+    started = time.monotonic()
+    sandbox = sandbox_factory()
+    api = httpx.Client(base_url=sandbox.url, timeout=60)
+    customers = [
+        linked_customer_factory(sandbox.url, accounts=2, months=2, per_month=5, seed=300 + i, name=f"Replica {i}")
+        for i in range(CUSTOMERS)
+    ]
+    truths = {c.customer_id: sandbox_truth(api, c.customer_id) for c in customers}
+    clear_partner_token(database_url)  # an empty token cache: the first job anywhere must authenticate
+    auth_before = api.get("/_sandbox/stats").json()["partnerAuth"]["count"]
+    ops_before = api.get("/_sandbox/stats").json()["operations"]
+
+    replicas = [service_factory(sandbox.url, SERVICE_ENV), service_factory(sandbox.url, SERVICE_ENV)]
+    t0 = time.monotonic()
+    request_ids: list[str] = []
+    for c in customers:  # each CPA presses "refresh" ten times for their client
+        with as_cpa(database_url, c.cpa_id) as conn:
+            for _ in range(REQUESTS_PER_CUSTOMER):
+                (rid,) = conn.execute(
+                    "insert into public.open_banking_sync_requests (platform_client_id) values (%s) returning id",
+                    (c.client_id,),
+                ).fetchone()
+                request_ids.append(str(rid))
+            conn.commit()
+    where = "kind = 'sync_customer' and payload->>'sync_request_id' = any(%s)"
+
+    def finished() -> list[dict] | None:
+        jobs = jobs_for(database_url, where, (request_ids,))
+        done = len(jobs) == len(request_ids) and all(j["status"] in ("succeeded", "dead") for j in jobs)
+        return jobs if done else None
+
+    jobs = wait_for("all sync jobs to finish", finished, timeout=120)
+    took = time.monotonic() - t0
+    stats = api.get("/_sandbox/stats").json()
+    auth_calls = stats["partnerAuth"]["count"] - auth_before
+    job_ids = {j["id"] for j in jobs}
+    per_process = [
+        [r for r in service_events(p, "job.succeeded") if r.get("job_id") in job_ids] for p in replicas
+    ]
+    done_by = [Counter(r["job_id"] for r in runs) for runs in per_process]
+    in_both = set(done_by[0]) & set(done_by[1])
+    twice = [j for counts in done_by for j, n in counts.items() if n > 1]
+    overlaps = overlapping_runs([r for runs in per_process for r in runs])
+    refreshed = [len(service_events(p, "finicity.partner_token_refreshed")) for p in replicas]
+    attempts = Counter(j["attempts"] for j in jobs)
+    statuses = Counter(j["status"] for j in jobs)
+    with connect(database_url) as conn:
+        requests = Counter(
+            s for (s,) in conn.execute(
+                "select status from public.open_banking_sync_requests where id = any(%s::uuid[])", (request_ids,)
+            ).fetchall()
+        )
+    mismatched = [c.customer_id for c in customers if db_truth(database_url, c.client_id) != truths[c.customer_id]]
+    calls = {
+        op: sum(n.values()) - sum(ops_before.get(op, {}).values())
+        for op, n in stats["operations"].items()
+        if sum(n.values()) - sum(ops_before.get(op, {}).values())
+    }
+    rows = sum(c for t in truths.values() for c, _, _ in t.values())
+    print(
+        f"\n[replicas] 2 processes, {len(jobs)} sync jobs for {CUSTOMERS} customers in {took:.1f}s: split "
+        f"{[len(d) for d in done_by]}; in both logs={len(in_both)}; succeeded twice={len(twice)}; "
+        f"overlapping runs={len(overlaps)}; attempts {dict(attempts)}; statuses {dict(statuses)}; requests "
+        f"{dict(requests)}"
+        f"\n[replicas] partner authentications={auth_calls} (token refreshes logged per process {refreshed}); "
+        f"Mastercard calls {calls}; rows compared={rows}, customers mismatched={len(mismatched)}; "
+        f"took {time.monotonic() - started:.1f}s"
+    )
+    assert statuses == {"succeeded": len(request_ids)}
+    assert attempts == {1: len(request_ids)}  # each job claimed exactly once
+    assert not in_both and not twice and not overlaps
+    assert sum(len(d) for d in done_by) == len(request_ids)
+    assert all(len(d) > 0 for d in done_by), f"the work did not split: {[len(d) for d in done_by]}"
+    assert auth_calls == 1 and sum(refreshed) == 1
+    assert requests == {"succeeded": len(request_ids)}
+    assert not mismatched
