@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # `make test` uses its own throwaway cluster, so it can run beside `make up`.
 TEST_ENV := STACK_NAME=test STACK_PORT=54329
 
-.PHONY: help install up down demo status cli test test-sql lint bench
+.PHONY: help install up down demo status cli test test-sql lint bench soak
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,3 +40,6 @@ lint:  ## ruff + mypy
 
 bench:  ## benchmarks (not part of make test)
 	scripts/bench.sh
+
+soak:  ## heavy resilience variants: 30 SIGKILLs in a 100k backfill, 600 jobs on 2 replicas, Postgres crashes
+	scripts/soak.sh

@@ -2,7 +2,7 @@
 # make test: a throwaway stack on its own port, pgTAP (must PASS), db lint, ruff, then pytest last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export STACK_NAME=test STACK_PORT=${TEST_STACK_PORT:-54329}
+export STACK_NAME=test STACK_PORT=${TEST_STACK_PORT:-54329}; export TEST_STACK_NAME=$STACK_NAME TEST_STACK_PORT=$STACK_PORT
 start=$(date +%s)
 scripts/stack.sh down >/dev/null 2>&1 || true
 trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
