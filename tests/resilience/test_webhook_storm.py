@@ -1,5 +1,7 @@
 """Webhook storm (issue 7, item 4): 10,000 signed Connect deliveries, 30% of them duplicates, in random
-order across 100 customers, against a real service process whose worker processes them.
+order across 100 customers, against real service processes whose workers process them: two replicas
+behind a round-robin "load balancer", so duplicates of one event also race each other across
+processes (one replica alone drains ~175 events/s on this 2-core machine; two finish within budget).
 
 Each customer goes through several Connect sessions (started, institutionSupported, adding,
 processing..., then done or unableToConnect); the last event of each customer is the outcome of its
@@ -32,6 +34,7 @@ CUSTOMERS = 100
 DELIVERIES = 10_000
 DUPLICATE_SHARE = 0.30
 SENDERS = 32
+REPLICAS = 2
 ERROR_SHARE = 0.3  # customers whose last session fails
 PENDING_TYPES = ("started", "institutionSupported", "adding", "processing")
 ERROR_CODES = (103, 108, 185, 187, 945)
@@ -116,12 +119,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, (await reader.readexactly(length) if length else b"")
 
 
-async def deliver(port: int, requests: list[tuple[str, bytes]]) -> list[tuple[str, int, bool | None]]:
+async def deliver(ports: list[int], requests: list[tuple[str, bytes]]) -> list[tuple[str, int, bool | None]]:
     """Send every request once, SENDERS at a time on keep-alive connections; (message id, status, stored)."""
     queue = iter(requests)
     results: list[tuple[str, int, bool | None]] = []
 
-    async def sender() -> None:
+    async def sender(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for message_id, request in queue:
@@ -132,7 +135,7 @@ async def deliver(port: int, requests: list[tuple[str, bytes]]) -> list[tuple[st
         finally:
             writer.close()
 
-    await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    await asyncio.gather(*(sender(ports[i % len(ports)]) for i in range(SENDERS)))
     return results
 
 
@@ -165,8 +168,10 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
     rng = random.Random(20261128)
     sandbox = sandbox_factory()
     customers = storm_customers(sandbox)  # finicity customer id -> platform client id
-    service = service_factory(sandbox.url, {"LOG_LEVEL": "WARNING", "WORKER_CONCURRENCY": "16",
-                                            "WORKER_POLL_SECONDS": "1"})
+    env = {"LOG_LEVEL": "WARNING", "WORKER_CONCURRENCY": "8", "WORKER_POLL_SECONDS": "1"}
+    # Two replicas behind a "load balancer" (the senders alternate between them), as production may run.
+    replicas = [service_factory(sandbox.url, env) for _ in range(REPLICAS)]
+    service = replicas[0]
 
     distinct_n = round(DELIVERIES * (1 - DUPLICATE_SHARE))
     per_customer = distinct_n // CUSTOMERS
@@ -187,7 +192,7 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
     requests = [(message_id, built[message_id]) for message_id in order]
 
     began = time.monotonic()
-    results = asyncio.run(deliver(service.port, requests))
+    results = asyncio.run(deliver([r.port for r in replicas], requests))
     intake_s = time.monotonic() - began
     statuses = Counter(status for _, status, _ in results)
     stored_true = Counter(m for m, status, stored in results if status == 202 and stored is True)
@@ -200,7 +205,6 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
             "select count(*) from private.ob_webhook_events where source = 'connect' and message_id = any(%s) "
             "and processed_at is null", (message_ids,)).fetchone()[0]
 
-    print(f"\n  intake {intake_s:.1f} s, statuses {dict(statuses)}")
     progress = []
 
     def all_processed() -> bool:
@@ -238,7 +242,7 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
 
     print(
         f"\n[webhook storm] delivered {len(results)} ({DELIVERIES - distinct_n} duplicates, random order) to "
-        f"{CUSTOMERS} customers over {SENDERS} connections: intake {intake_s:.1f} s "
+        f"{CUSTOMERS} customers over {SENDERS} connections to {REPLICAS} service replicas: intake {intake_s:.1f} s "
         f"({len(results) / intake_s:,.0f}/s), all processed after {processed_s:.1f} s"
         f"\n  answers {dict(statuses)}; stored=true {sum(stored_true.values())} (distinct {distinct_n}), "
         f"stored=false (duplicates suppressed) {stored_false}"
