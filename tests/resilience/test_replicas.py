@@ -20,6 +20,7 @@ from tests.resilience.conftest import (
     db_truth,
     jobs_for,
     overlapping_runs,
+    request_sync,
     sandbox_truth,
     service_events,
     wait_for,
@@ -109,3 +110,36 @@ def test_two_replicas_split_the_work_run_each_job_once_and_authenticate_once(
     assert auth_calls == 1 and sum(refreshed) == 1
     assert requests == {"succeeded": len(request_ids)}
     assert not mismatched
+
+
+def test_a_lapsed_lease_does_not_start_a_twin_while_the_first_run_is_alive(
+    database_url, sandbox_factory, service_factory, linked_customer_factory, fresh_queue
+) -> None:
+    """What a database outage, a long GC pause or a network partition does to a running job: its
+    heartbeats do not land and its lease lapses while the run goes on. Simulated directly (the lease
+    is set to the past) so it happens every time; the Postgres-restart test meets it by chance. The
+    job may be claimed again, but the two runs must not overlap: the first must stop once its lease
+    is gone (heartbeat answers extended=false), or its own process must not start it twice."""
+    sandbox = sandbox_factory()
+    customer = linked_customer_factory(sandbox.url, accounts=4, months=12, per_month=100, seed=77)
+    httpx.post(f"{sandbox.url}/_sandbox/faults",
+               json={"endpoint": "transactions", "kind": "latency", "latencyMs": 400}).raise_for_status()
+    replicas = [service_factory(sandbox.url, SERVICE_ENV), service_factory(sandbox.url, SERVICE_ENV)]
+    request_id = request_sync(database_url, customer.cpa_id, customer.client_id)
+    where = "kind = 'sync_customer' and payload->>'sync_request_id' = %s"
+    (job,) = wait_for("the sync to be running", lambda: [
+        j for j in jobs_for(database_url, where, (request_id,)) if j["status"] == "running"], timeout=30)
+    with connect(database_url) as conn:
+        conn.execute("update private.ob_jobs set locked_until = now() - interval '1 second' where id = %s",
+                     (job["id"],))
+    (job,) = wait_for("the job to finish", lambda: [
+        j for j in jobs_for(database_url, where, (request_id,)) if j["status"] in ("succeeded", "dead")], timeout=60)
+    runs = [r for p in replicas for r in service_events(p, "job.succeeded") if r.get("job_id") == job["id"]]
+    overlaps = overlapping_runs(runs)
+    print(f"\n[lapsed-lease] job {job['id']} attempts={job['attempts']} status={job['status']} "
+          f"successful runs={len(runs)} (per process {[len([r for r in service_events(p, 'job.succeeded') if r.get('job_id') == job['id']]) for p in replicas]}) "  # noqa: E501
+          f"overlapping={overlaps}")
+    assert job["status"] == "succeeded"
+    assert db_truth(database_url, customer.client_id) == sandbox_truth(
+        httpx.Client(base_url=sandbox.url, timeout=60), customer.customer_id)
+    assert not overlaps, f"job {job['id']} ran twice at once: {runs}"
