@@ -93,62 +93,58 @@ class Worker:
             log.warning("worker.claim_failed", error=str(exc))
             await asyncio.sleep(1.0)
             return 0
+        started = 0
         for row in jobs or []:
+            if row["id"] in self._running:
+                # Our own run's lease lapsed and came back to us: the run goes on, now re-leased.
+                continue
+            lease = _Lease(self, row["id"])
             job = Job(
                 id=row["id"],
                 kind=row["kind"],
                 payload=row["payload"] or {},
                 attempts=row["attempts"],
                 max_attempts=row["max_attempts"],
-                heartbeat=self._heartbeat_for(row["id"]),
+                heartbeat=lease.extend,
             )
-            task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
+            task = asyncio.create_task(self._run_job(job, lease), name=f"job-{job.id}")
             self._running[job.id] = task
             task.add_done_callback(functools.partial(self._finished, job.id))
-        return len(jobs or [])
+            started += 1
+        return started
 
     def _finished(self, job_id: int, _task: asyncio.Task[None] | None = None) -> None:
         self._running.pop(job_id, None)
         self._wake.set()
 
-    def _heartbeat_for(self, job_id: int):  # type: ignore[no-untyped-def]
-        last = [time.monotonic()]
-
-        async def heartbeat() -> None:
-            # Cheap to call often: extends the lease at most every third of it.
-            if time.monotonic() - last[0] < self._lease / 3:
-                return
-            last[0] = time.monotonic()
-            await self._rpc.call(
-                "ob_job_heartbeat", {"p_job_id": job_id, "p_worker": self.worker_id, "p_lease_seconds": self._lease}
-            )
-
-        return heartbeat
-
-    async def _keep_lease(self, job: Job) -> None:
-        while True:
-            await asyncio.sleep(self._lease / 3)
-            try:
-                await job.heartbeat()
-            except DatabaseUnavailable:
-                log.warning("worker.heartbeat_failed", job_id=job.id)
-
-    async def _run_job(self, job: Job) -> None:
+    async def _run_job(self, job: Job, lease: _Lease) -> None:
         structlog.contextvars.bind_contextvars(job_id=job.id, job_kind=job.kind)
         handler = self._handlers.get(job.kind)
         started = time.monotonic()
-        keeper = asyncio.create_task(self._keep_lease(job))
+        work: asyncio.Task[None] | None = None
+        keeper: asyncio.Task[None] | None = None
         try:
             if handler is None:
                 raise PermanentJobError(f"no handler for job kind {job.kind!r}")
-            await handler(self._services, job)
+            work = asyncio.ensure_future(handler(self._services, job))
+            keeper = asyncio.create_task(lease.keep(work))
+            await asyncio.shield(work)
         except asyncio.CancelledError:
-            keeper.cancel()
+            if lease.lost:
+                # Fenced off: the lease is someone else's now, so this run records no outcome.
+                self._services.metrics.jobs.labels(kind=job.kind, outcome="lease_lost").inc()
+                log.warning("job.lease_lost", job_id=job.id, duration_ms=int((time.monotonic() - started) * 1000))
+                return
+            if work is not None:
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
             await self._safe_call("ob_job_release", {"p_job_id": job.id, "p_worker": self.worker_id})
             log.info("job.released", job_id=job.id)
             raise
+        except LeaseLost:
+            self._services.metrics.jobs.labels(kind=job.kind, outcome="lease_lost").inc()
+            log.warning("job.lease_lost", job_id=job.id, duration_ms=int((time.monotonic() - started) * 1000))
         except Exception as exc:
-            keeper.cancel()
             permanent = isinstance(exc, PermanentJobError)
             self.failed += 1
             self._services.metrics.jobs.labels(kind=job.kind, outcome="failed").inc()
@@ -165,20 +161,27 @@ class Worker:
                 },
             )
         else:
-            keeper.cancel()
-            self.completed += 1
-            self._services.metrics.jobs.labels(kind=job.kind, outcome="succeeded").inc()
-            log.info("job.succeeded", job_id=job.id, duration_ms=int((time.monotonic() - started) * 1000))
-            await self._safe_call("ob_job_complete", {"p_job_id": job.id, "p_worker": self.worker_id})
+            result = await self._safe_call("ob_job_complete", {"p_job_id": job.id, "p_worker": self.worker_id})
+            if result is not None and not result.get("completed"):
+                # The lease lapsed and another worker took the job: its run will record the outcome.
+                self._services.metrics.jobs.labels(kind=job.kind, outcome="lease_lost").inc()
+                log.warning("job.lease_lost", job_id=job.id, duration_ms=int((time.monotonic() - started) * 1000))
+            else:
+                self.completed += 1
+                self._services.metrics.jobs.labels(kind=job.kind, outcome="succeeded").inc()
+                log.info("job.succeeded", job_id=job.id, duration_ms=int((time.monotonic() - started) * 1000))
         finally:
+            if keeper is not None:
+                keeper.cancel()
             structlog.contextvars.unbind_contextvars("job_id", "job_kind")
 
-    async def _safe_call(self, function: str, args: dict[str, Any]) -> None:
+    async def _safe_call(self, function: str, args: dict[str, Any]) -> Any:
         # If the database is gone, the lease expires and the job is claimed again: nothing is lost.
         try:
-            await self._rpc.call(function, args)
+            return await self._rpc.call(function, args)
         except DatabaseUnavailable as exc:
             log.warning("worker.outcome_not_recorded", function=function, error=str(exc))
+            return None
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop claiming; let running jobs finish within the grace period, release the rest."""
@@ -192,3 +195,57 @@ class Worker:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
         log.info("worker.stopped", worker=self.worker_id, completed=self.completed, failed=self.failed)
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease: another may be running it."""
+
+
+class _Lease:
+    """A running job's lease: extended every quarter of its length (and by the handler's own
+    heartbeats), and given up, cancelling the run, when the database says another worker holds it
+    or when no extension has landed for a whole lease (a partition or outage: the job may already be
+    someone else's). That keeps two runs of one job from overlapping for more than a heartbeat."""
+
+    def __init__(self, worker: Worker, job_id: int) -> None:
+        self._worker = worker
+        self._job_id = job_id
+        self._last_ok = time.monotonic()
+        self._last_try = 0.0
+        self.lost = False
+
+    async def extend(self) -> None:
+        """What handlers call as `job.heartbeat()`: cheap to call often; raises LeaseLost."""
+        if self.lost:
+            raise LeaseLost(f"job {self._job_id}")
+        if time.monotonic() - self._last_try < self._worker._lease / 4:
+            return
+        await self._extend_now()
+        if self.lost:
+            raise LeaseLost(f"job {self._job_id}")
+
+    async def _extend_now(self) -> None:
+        self._last_try = time.monotonic()
+        worker = self._worker
+        try:
+            result = await worker._rpc.call(
+                "ob_job_heartbeat",
+                {"p_job_id": self._job_id, "p_worker": worker.worker_id, "p_lease_seconds": worker._lease},
+            )
+        except DatabaseUnavailable:
+            log.warning("worker.heartbeat_failed", job_id=self._job_id)
+            if time.monotonic() - self._last_ok >= worker._lease:
+                self.lost = True
+            return
+        if result and result.get("extended"):
+            self._last_ok = time.monotonic()
+        else:
+            self.lost = True
+
+    async def keep(self, work: asyncio.Task[None]) -> None:
+        while not work.done():
+            await asyncio.sleep(self._worker._lease / 4)
+            await self._extend_now()
+            if self.lost:
+                work.cancel()
+                return

@@ -17,6 +17,7 @@ Nothing else happens on the request path: processing is the job's work (service.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
+# An unanswered write is reported as 503 after this long (the write may still land: a retry is a duplicate).
+INTAKE_TIMEOUT_SECONDS = 3.0
 _MAX_MESSAGE_ID = 255
 
 # One verifier per Settings object (keys are parsed once, not per request).
@@ -129,12 +132,13 @@ async def _ingest(
     headers: dict[str, str], payload: msgspec.Raw,
 ) -> Response[Any]:
     try:
-        result = await services.webhook_intake.call({
+        # A sender must hear 503 quickly when the database is gone, not time out (and retry blind).
+        result = await asyncio.wait_for(services.webhook_intake.call({
             "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
             "p_finicity_customer_id": customer_id, "p_headers": headers, "p_payload": payload,
             "p_verified": True,
-        })
-    except DatabaseUnavailable:
+        }), INTAKE_TIMEOUT_SECONDS)
+    except (DatabaseUnavailable, TimeoutError):
         _count(services, source, "unavailable")
         log.warning("webhook.unavailable", source=source, event_type=event_type)
         return _reply(503, {"detail": "temporarily unable to store the event; retry later"},

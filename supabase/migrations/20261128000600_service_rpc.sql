@@ -32,6 +32,9 @@ as $$
 declare
   t private.ob_partner_tokens%rowtype;
 begin
+  -- The single row may have been deleted (an operator clearing the cache): bring it back first,
+  -- so the lock below always has a row to hold and one refresher wins.
+  insert into private.ob_partner_tokens (id) values (1) on conflict (id) do nothing;
   select * into t from private.ob_partner_tokens where id = 1 for update;
   if t.token_ciphertext is not null
      and t.token_ciphertext is distinct from p_stale_ciphertext
@@ -56,6 +59,7 @@ security definer
 set search_path = ''
 as $$
 begin
+  insert into private.ob_partner_tokens (id) values (1) on conflict (id) do nothing;
   update private.ob_partner_tokens
      set token_ciphertext = p_token_ciphertext, expires_at = p_expires_at, refreshed_at = now(),
          refresh_count = refresh_count + 1,

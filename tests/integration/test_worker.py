@@ -166,3 +166,59 @@ async def test_a_crashed_workers_job_runs_again_after_its_lease_expires(pg, sett
         worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
         await _run_until(worker, lambda: _job(pg, job_id)["status"] == "succeeded")
     assert runs == [2]
+
+
+async def test_a_run_whose_lease_was_taken_by_another_worker_stops_and_records_nothing(pg, settings_factory) -> None:
+    job_id = _enqueue(pg)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def handler(_services, _job: Job) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=60, lease_seconds=2)
+        runner = asyncio.create_task(worker.run())
+        await asyncio.wait_for(started.wait(), 5)
+        # The lease lapsed (a pause, a partition) and another worker claimed the job.
+        pg.execute(
+            "update private.ob_jobs set locked_by = 'other-worker', locked_until = now() + interval '1 minute' "
+            "where id = %s",
+            (job_id,),
+        )
+        await asyncio.wait_for(cancelled.wait(), 5)
+        await worker.stop()
+        await runner
+    row = pg.execute("select status, locked_by from private.ob_jobs where id = %s", (job_id,)).fetchone()
+    assert row == ("running", "other-worker")
+    assert worker.completed == 0 and worker.failed == 0
+
+
+async def test_a_worker_never_starts_a_second_run_of_a_job_it_is_still_running(pg, settings_factory) -> None:
+    job_id = _enqueue(pg)
+    runs = 0
+    release = asyncio.Event()
+
+    async def handler(_services, _job: Job) -> None:
+        nonlocal runs
+        runs += 1
+        await release.wait()
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2, lease_seconds=30)
+        runner = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.5)
+        # Its lease lapsed while it ran (heartbeats lost), and the claim loop meets the job again.
+        pg.execute("update private.ob_jobs set locked_until = now() - interval '1 second' where id = %s", (job_id,))
+        worker.wake()
+        await asyncio.sleep(1.0)
+        release.set()
+        await asyncio.sleep(0.3)
+        await worker.stop()
+        await runner
+    assert runs == 1
+    assert _job(pg, job_id)["status"] == "succeeded"

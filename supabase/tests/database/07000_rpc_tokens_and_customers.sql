@@ -1,7 +1,7 @@
 -- Service RPCs (called as service_role): the partner-token cache with its one-refresher lease,
 -- customer upsert, out-of-order link status events, and customer deletion cascading.
 begin;
-select plan(31);
+select plan(34);
 
 update private.ob_partner_tokens set token_ciphertext = null, expires_at = null, refreshed_at = null,
        refresh_holder = null, refresh_lease_until = null, refresh_count = 0;
@@ -32,6 +32,18 @@ select is(public.ob_partner_token_begin_refresh('h3', 30, 900, 'ct-1'),
 select is(public.ob_partner_token_begin_refresh('h3', 30, 900, 'ct-0') ->> 'token_ciphertext', 'ct-1',
           'a caller whose stale token is an older one gets the cached (newer) token');
 select public.ob_partner_token_put('h9', 'ct-x', now() + interval '2 hours');
+-- an operator deleting the cache row must not let every caller refresh at once
+savepoint row_deleted;
+select tests.clear_auth();
+delete from private.ob_partner_tokens;
+select tests.as_service_role();
+select is(public.ob_partner_token_begin_refresh('h4') ->> 'granted', 'true',
+          'with the cache row deleted, the first caller is granted the refresh');
+select is(public.ob_partner_token_begin_refresh('h5') ->> 'granted', 'false',
+          '...and a second caller waits instead of refreshing too');
+select public.ob_partner_token_put('h4', 'ct-r', now() + interval '2 hours');
+select is(public.ob_partner_token_get() ->> 'token_ciphertext', 'ct-r', '...and the refreshed token is stored');
+rollback to savepoint row_deleted;
 select is((select refresh_holder from private.ob_partner_tokens), 'h2', 'a put by a non-holder does not release the holder''s lease');
 select tests.clear_auth();
 update private.ob_partner_tokens set refresh_lease_until = now() - interval '1 second', token_ciphertext = 'ct-2',
