@@ -68,6 +68,12 @@ stats: Counter[str] = Counter()
 
 @pytest.fixture(scope="module")
 def service(log_dir: Path, database_url: str) -> Iterator[Proc]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # as the fresh_queue fixture does: jobs left by earlier tests would keep this worker busy
+        conn.execute(
+            "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test', "
+            "locked_by = null, locked_until = null, finished_at = now() where status in ('queued', 'running')"
+        )
     proc = start_service(log_dir, database_url, "http://127.0.0.1:9",
                          {"LOG_LEVEL": "WARNING", "WORKER_POLL_SECONDS": "1"})
     yield proc

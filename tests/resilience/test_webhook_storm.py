@@ -217,6 +217,18 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
     wait_for("every stored event to be processed", all_processed, timeout=60, interval=0.25)
     processed_s = time.monotonic() - began
 
+    # Each `done` rang for a sync (deduplicated per customer): they all ran, and none is left behind
+    # for the next test's worker.
+    def syncs_left() -> int:
+        return pg.execute(
+            "select count(*) from private.ob_jobs where kind = 'sync_customer' and status in ('queued', 'running') "
+            "and payload ->> 'finicity_customer_id' = any(%s)", (list(customers),)).fetchone()[0]
+
+    wait_for("the syncs the `done` events asked for", lambda: syncs_left() == 0, timeout=30, interval=0.25)
+    syncs = dict(pg.execute(
+        "select status, count(*) from private.ob_jobs where kind = 'sync_customer' "
+        "and payload ->> 'finicity_customer_id' = any(%s) group by 1", (list(customers),)).fetchall())
+
     per_message = pg.execute(
         "select message_id, count(*), bool_and(verified), count(*) filter (where process_error is not null) "
         "from private.ob_webhook_events where source = 'connect' and message_id = any(%s) group by 1",
@@ -247,7 +259,7 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
         f"\n  answers {dict(statuses)}; stored=true {sum(stored_true.values())} (distinct {distinct_n}), "
         f"stored=false (duplicates suppressed) {stored_false}"
         f"\n  events stored {stored_n} (distinct message ids {len(per_message)}, stored twice {len(stored_twice)}), "
-        f"process_webhook_event jobs {jobs}, processing notes {process_errors}"
+        f"process_webhook_event jobs {jobs}, processing notes {process_errors}; sync jobs rung by done {syncs}"
         f"\n  event types {dict(type_counts)}"
         f"\n  final link status {dict(final_counts)}; expected {dict(Counter(s for s, _ in expected.values()))}; "
         f"wrong {len(wrong)}; lost 0 = {distinct_n - len(per_message) == 0}, duplicated {len(stored_twice)}"
@@ -259,6 +271,7 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
     assert stored_n == len(per_message) == distinct_n and not stored_twice
     assert all(verified for _, _, verified, _ in per_message) and process_errors == 0
     assert jobs == {"succeeded": distinct_n}
+    assert set(syncs) == {"succeeded"} and sum(syncs.values()) >= CUSTOMERS * (1 - ERROR_SHARE)
     assert not wrong, list(wrong.items())[:5]
     assert final_counts == {"error": CUSTOMERS * ERROR_SHARE, "linked": CUSTOMERS * (1 - ERROR_SHARE)}
     assert processed_s < 60
