@@ -3,6 +3,7 @@ clients made per test, and the RPC port through both adapters."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -85,7 +86,7 @@ def acting_as(database_url: str, role: str, sub: uuid.UUID | None = None) -> Ite
     with psycopg.connect(database_url) as conn:
         conn.execute(
             "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-            (role, psycopg.types.json.Jsonb(claims).dumps(claims)),
+            (role, json.dumps(claims)),
         )
         try:
             yield conn

@@ -9,8 +9,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -111,19 +110,3 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, in
         time.sleep(interval)
 
 
-@contextmanager
-def acting_as(database_url: str, role: str, sub: uuid.UUID | None = None) -> Iterator[psycopg.Connection[Any]]:
-    """tests/conftest.py's `acting_as` (a PostgREST-style transaction as that caller, rolled back at the
-    end), with the claims encoded by json.dumps: the original encodes them with
-    `psycopg.types.json.Jsonb(claims).dumps(claims)`, and `Jsonb(...).dumps` is None (psycopg 3.3), so it
-    raises TypeError before any SQL runs. Switch back to it once it is fixed."""
-    claims = {"role": role} | ({"sub": str(sub)} if sub else {})
-    with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-            (role, json.dumps(claims)),
-        )
-        try:
-            yield conn
-        finally:
-            conn.rollback()

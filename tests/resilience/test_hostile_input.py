@@ -39,7 +39,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
-from tests.resilience.support_faults import acting_as, compact, connect_signature, wait_for
+from tests.conftest import acting_as
+from tests.resilience.support_faults import compact, connect_signature, wait_for
 from tests.support.processes import Proc, local_env, start_service
 
 fuzz = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
