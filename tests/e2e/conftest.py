@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.support.processes import Proc, start_sandbox, start_service
+from tests.support.truth import Truth, db_truth_on
 
 T = TypeVar("T")
 
@@ -81,17 +82,9 @@ def sandbox_truth(sandbox_api: httpx.Client, customer_id: str) -> dict[str, tupl
     }
 
 
-def cpa_view(
-    database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID
-) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
+def cpa_view(database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID) -> Truth:
     with as_cpa(database_url, cpa_id) as conn:
-        rows = conn.execute(
-            "select a.id, count(t.id), coalesce(sum(t.amount), 0), coalesce(array_agg(t.id) filter "
-            "(where t.id is not null), '{}') from public.open_banking_accounts a left join "
-            "public.open_banking_transactions t on t.account_id = a.id where a.platform_client_id = %s group by a.id",
-            (client_id,),
-        ).fetchall()
-    return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
+        return db_truth_on(conn, client_id)
 
 
 def badge(database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal
 
 import psycopg
 import pytest
@@ -22,6 +21,7 @@ from service.sync.link import ensure_customer, send_connect_email
 from service.sync.mapping import customer_username
 from service.wiring import services_for
 from tests.support.processes import local_env
+from tests.support.truth import Truth, db_truth_on, sandbox_state_truth
 
 SANDBOX_URL = "http://sandbox.test"
 
@@ -90,30 +90,12 @@ async def _linked_customer(
     return customer_id
 
 
-def _sandbox_truth(sandbox: AsyncTestClient, customer_id: str) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
-    state = sandbox.app.state.sandbox
-    customer = state.customers[customer_id]
-    truth = {}
-    for account in customer.accounts.values():
-        # shadow rows are the bank's temporary copies: the service must not keep them
-        live = [t for t in account.txs.values() if t.status != "shadow"]
-        truth[account.id] = (
-            len(live),
-            sum((Decimal(repr(t.amount)) for t in live), Decimal(0)),
-            frozenset(t.id for t in live),
-        )
-    return truth
+def _sandbox_truth(sandbox: AsyncTestClient, customer_id: str) -> Truth:
+    return sandbox_state_truth(sandbox.app.state.sandbox, customer_id)
 
 
-def _db_truth(pg: psycopg.Connection, client_id: uuid.UUID) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
-    rows = pg.execute(
-        "select a.id, count(t.id), coalesce(sum(t.amount), 0), coalesce(array_agg(t.id) filter "
-        "(where t.id is not null), '{}') from public.open_banking_accounts a left join "
-        "public.open_banking_transactions t on t.account_id = a.id where a.platform_client_id = %s "
-        "group by a.id",
-        (client_id,),
-    ).fetchall()
-    return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
+def _db_truth(pg: psycopg.Connection, client_id: uuid.UUID) -> Truth:
+    return db_truth_on(pg, client_id)
 
 
 async def test_link_request_creates_the_customer_and_sends_the_connect_email(

@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +38,7 @@ import pytest
 
 from tests.e2e.conftest import as_cpa, sandbox_truth, wait_for
 from tests.support.processes import ROOT, Proc, start_sandbox, start_service
+from tests.support.truth import Truth, db_truth_on
 
 __all__ = [
     "LinkedCustomer",
@@ -59,7 +59,6 @@ __all__ = [
     "wait_for",
 ]
 
-Truth = dict[str, tuple[int, Decimal, frozenset[int]]]
 
 
 # ---- database -------------------------------------------------------------------------------------
@@ -75,13 +74,7 @@ def connect(database_url: str, timeout: float = 3) -> Iterator[psycopg.Connectio
 def db_truth(database_url: str, client_id: uuid.UUID) -> Truth:
     """What the database holds for a client, in sandbox_truth's shape: account → (rows, sum, ids)."""
     with connect(database_url) as conn:
-        rows = conn.execute(
-            "select a.id, count(t.id), coalesce(sum(t.amount), 0), coalesce(array_agg(t.id) filter "
-            "(where t.id is not null), '{}') from public.open_banking_accounts a left join "
-            "public.open_banking_transactions t on t.account_id = a.id where a.platform_client_id = %s group by a.id",
-            (client_id,),
-        ).fetchall()
-    return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
+        return db_truth_on(conn, client_id)
 
 
 def badge_of(database_url: str, cpa_id: uuid.UUID, client_id: uuid.UUID) -> str | None:

@@ -11,18 +11,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
 
 from sandbox.config import SandboxConfig
 from tests.support.processes import local_env
+from tests.support.truth import Truth, db_truth_on
 
 T = TypeVar("T")
 
 # per account: (transaction count, amount sum, transaction ids)
-Truth = dict[str, tuple[int, Decimal, frozenset[int]]]
 
 
 def sandbox_config(**overrides: Any) -> SandboxConfig:
@@ -38,29 +37,8 @@ def sandbox_config(**overrides: Any) -> SandboxConfig:
     return SandboxConfig(**(values | overrides))
 
 
-def sandbox_state_truth(state: Any, customer_id: str) -> Truth:
-    """What the bank holds for a customer (in-process sandbox state): shadow rows are not kept."""
-    customer = state.customers[customer_id]
-    truth: Truth = {}
-    for account in customer.accounts.values():
-        live = [t for t in account.txs.values() if t.status != "shadow"]
-        truth[account.id] = (
-            len(live),
-            sum((Decimal(repr(t.amount)) for t in live), Decimal(0)),
-            frozenset(t.id for t in live),
-        )
-    return truth
-
-
 def db_client_truth(pg: psycopg.Connection[Any], client_id: uuid.UUID) -> Truth:
-    rows = pg.execute(
-        "select a.id, count(t.id), coalesce(sum(t.amount), 0), coalesce(array_agg(t.id) filter "
-        "(where t.id is not null), '{}') from public.open_banking_accounts a left join "
-        "public.open_banking_transactions t on t.account_id = a.id where a.platform_client_id = %s "
-        "group by a.id",
-        (client_id,),
-    ).fetchall()
-    return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
+    return db_truth_on(pg, client_id)
 
 
 @dataclass

@@ -28,7 +28,8 @@ from service.runtime import Services
 from service.sync.customer import sync_customer_job
 from service.sync.link import ensure_customer
 from service.wiring import services_for
-from tests.resilience.support_faults import Comparison, db_client_truth, sandbox_config, sandbox_state_truth
+from tests.resilience.support_faults import Comparison, db_client_truth, sandbox_config
+from tests.support.truth import sandbox_state_truth
 
 SANDBOX_URL = "http://sandbox.test"
 CUSTOMERS = 20
