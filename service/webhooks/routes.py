@@ -133,11 +133,12 @@ async def _ingest(
 ) -> Response[Any]:
     try:
         # A sender must hear 503 quickly when the database is gone, not time out (and retry blind).
-        result = await asyncio.wait_for(services.webhook_intake.call({
-            "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
-            "p_finicity_customer_id": customer_id, "p_headers": headers, "p_payload": payload,
-            "p_verified": True,
-        }), INTAKE_TIMEOUT_SECONDS)
+        async with asyncio.timeout(INTAKE_TIMEOUT_SECONDS):
+            result = await services.webhook_intake.call({
+                "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
+                "p_finicity_customer_id": customer_id, "p_headers": headers, "p_payload": payload,
+                "p_verified": True,
+            })
     except (DatabaseUnavailable, TimeoutError):
         _count(services, source, "unavailable")
         log.warning("webhook.unavailable", source=source, event_type=event_type)
