@@ -91,7 +91,9 @@ class PostgresRpc:
                 raise DatabaseUnavailable(f"{function}: no database connection available") from exc
             except psycopg.Error as exc:
                 if isinstance(exc, psycopg.OperationalError) and attempt == 1 and not exc.sqlstate:
-                    # A pooled connection died (database restarted): the pool drops it; try once more.
+                    # A pooled connection died (the database restarted): its idle siblings are dead too.
+                    # Drop them all now, rather than failing once per stale connection, and try again.
+                    await self._pool.check()
                     continue
                 if _is_transient(exc):
                     raise DatabaseUnavailable(f"{function}: {type(exc).__name__}") from exc
