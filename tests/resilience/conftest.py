@@ -159,11 +159,12 @@ def pg_start(database_url: str) -> None:
 
 @pytest.fixture
 def restart_postgres(database_url: str) -> Iterator[Callable[[float], float]]:
-    """restart_postgres(down_seconds) → seconds it was down. Skips when the test cluster is not one
+    """restart_postgres(down_seconds) → seconds it was down. Fails when the test cluster is not one
     scripts/stack.sh manages (STACK_NAME/STACK_PORT from TEST_STACK_NAME/TEST_STACK_PORT); always
     leaves Postgres running."""
     if _stack(database_url, "status").returncode != 0:
-        pytest.skip("the test database is not a cluster scripts/stack.sh manages (set TEST_STACK_NAME/PORT)")
+        pytest.fail("the test database is not a cluster scripts/stack.sh manages: set TEST_STACK_NAME/PORT "
+                    "(scripts/test.sh does)")
     # The throwaway test cluster runs with synchronous_commit=off (scripts/stack.sh), so a crash would
     # lose commits the service was told were durable. Production (Supabase) commits synchronously:
     # crash the way production would.
