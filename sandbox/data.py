@@ -214,8 +214,12 @@ def connect_customer(state: SandboxState, customer: Customer, profile: dict) -> 
         check_no = [1000 + rng.randrange(0, 500)]
         dates = sorted(now - int(rng.random() * span) for _ in range(per_account))
         base = customer.next_tx_id
-        for k, date in enumerate(dates):
-            pending = date > now - PENDING_WINDOW and rng.random() < 0.5
+        flags = [date > now - PENDING_WINDOW and rng.random() < 0.5 for date in dates]
+        if dates and not any(flags):
+            # Real accounts almost always have something still pending: so does every generated one.
+            dates[-1] = max(dates[-1], now - PENDING_WINDOW // 2)
+            flags[-1] = True
+        for k, (date, pending) in enumerate(zip(dates, flags, strict=True)):
             acct.put(_make_tx(rng, cat, acct, cid, base + k, date, now, check_no, pending))
         customer.next_tx_id = base + len(dates)
         target = round(rng.uniform(blo, bhi), 2)
