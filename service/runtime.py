@@ -17,6 +17,10 @@ from service.finicity.tokens import PartnerTokenService
 from service.observability import Metrics
 from service.settings import Settings
 
+# A webhook whose write has not answered within this long is told 503 (so Mastercard retries) rather
+# than left to time out; the write may still land, and the retry is then a duplicate.
+WEBHOOK_WRITE_TIMEOUT_SECONDS = 3.0
+
 
 def process_id() -> str:
     """Names this process in job leases and token-refresh leases."""
@@ -37,7 +41,9 @@ class Services:
     def webhook_intake(self) -> BatchingRpc:
         """Webhook events are stored through group commit (see service/db/batching.py)."""
         if self._webhook_intake is None:
-            self._webhook_intake = BatchingRpc(self.rpc, "ob_webhook_events_ingest")
+            self._webhook_intake = BatchingRpc(
+                self.rpc, "ob_webhook_events_ingest", timeout=WEBHOOK_WRITE_TIMEOUT_SECONDS
+            )
         return self._webhook_intake
 
 

@@ -17,7 +17,6 @@ Nothing else happens on the request path: processing is the job's work (service.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
@@ -25,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
-from litestar import Request, Response, post
-from litestar.enums import MediaType
-from litestar.exceptions import ClientException
+from litestar import Request, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.db.port import DatabaseUnavailable, RpcError
 from service.webhooks.events import (
@@ -62,8 +60,6 @@ log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
-# An unanswered write is reported as 503 after this long (the write may still land: a retry is a duplicate).
-INTAKE_TIMEOUT_SECONDS = 3.0
 _MAX_MESSAGE_ID = 255
 
 # One verifier per Settings object (keys are parsed once, not per request).
@@ -87,29 +83,52 @@ class _Reject(Exception):
         self.detail = detail
 
 
-def _reply(status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
-    # Encoded here, once: Litestar sends bytes as they are.
-    return Response(content=msgspec.json.encode(content), status_code=status, headers=headers,
-                    media_type=MediaType.JSON)
+class _Reply:
+    """A finished JSON answer as a plain ASGI app: the intake hot path needs no Response machinery."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = msgspec.json.encode(content)
+        self.headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))]
+        for name, value in (headers or {}).items():
+            self.headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
+def _raw_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
+    # The ASGI server hands over lowercase names; the first of a repeated header wins (as in Litestar).
+    headers: dict[str, str] = {}
+    for name, value in request.scope["headers"]:
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return headers
 
 
 def _count(services: Services, source: str, outcome: str) -> None:
     services.metrics.webhook_outcome(source, outcome).inc()
 
 
-async def _read_body(request: Request[Any, Any, Any]) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(request: Request[Any, Any, Any], headers: dict[str, str]) -> bytes:
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _Reject(413, "too_large", "request body over 1 MiB")
-    try:
-        body = await request.body()
-    except ClientException as exc:
-        if exc.status_code == 413:
-            raise _Reject(413, "too_large", "request body over 1 MiB") from None
-        raise _Reject(400, "malformed", "unreadable request") from None
-    if len(body) > MAX_BODY_BYTES:
-        raise _Reject(413, "too_large", "request body over 1 MiB")
-    return body
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":  # the sender went away mid-body
+            raise _Reject(400, "malformed", "unreadable request")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Reject(413, "too_large", "request body over 1 MiB")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _parse_object(body: bytes) -> dict[str, Any]:
@@ -130,44 +149,44 @@ def _parse_object(body: bytes) -> dict[str, Any]:
 async def _ingest(
     services: Services, source: str, message_id: str, event_type: str | None, customer_id: str | None,
     headers: dict[str, str], payload: msgspec.Raw,
-) -> Response[Any]:
+) -> _Reply:
     try:
-        # A sender must hear 503 quickly when the database is gone, not time out (and retry blind).
-        async with asyncio.timeout(INTAKE_TIMEOUT_SECONDS):
-            result = await services.webhook_intake.call({
-                "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
-                "p_finicity_customer_id": customer_id, "p_headers": headers, "p_payload": payload,
-                "p_verified": True,
-            })
-    except (DatabaseUnavailable, TimeoutError):
+        # Group commit; a write that does not answer within 3 s fails as DatabaseUnavailable, so the
+        # sender hears 503 quickly when the database is gone instead of timing out and retrying blind.
+        result = await services.webhook_intake.call({
+            "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
+            "p_finicity_customer_id": customer_id, "p_headers": headers, "p_payload": payload,
+            "p_verified": True,
+        })
+    except DatabaseUnavailable:
         _count(services, source, "unavailable")
         log.warning("webhook.unavailable", source=source, event_type=event_type)
-        return _reply(503, {"detail": "temporarily unable to store the event; retry later"},
+        return _Reply(503, {"detail": "temporarily unable to store the event; retry later"},
                       {"Retry-After": RETRY_AFTER_SECONDS})
     except RpcError as exc:
         if (exc.code or "").startswith("22"):  # data exception: the payload cannot be stored as jsonb
             _count(services, source, "malformed")
             log.warning("webhook.unstorable", source=source, event_type=event_type, sqlstate=exc.code)
-            return _reply(400, {"detail": "payload cannot be stored"})
+            return _Reply(400, {"detail": "payload cannot be stored"})
         _count(services, source, "error")
         log.error("webhook.ingest_failed", source=source, event_type=event_type, sqlstate=exc.code)
-        return _reply(500, {"detail": "internal error"})
+        return _Reply(500, {"detail": "internal error"})
     stored = bool(result.get("stored"))
     event_id = result.get("event_id")
     _count(services, source, "stored" if stored else "duplicate")
     known = event_type in (KNOWN_CONNECT_TYPES if source == CONNECT else KNOWN_OBWMS_TYPES)
     log.info("webhook.received", source=source, event_type=event_type, event_id=event_id, stored=stored,
              customer_id=customer_id, known_type=known)
-    return _reply(202, {"stored": stored, "event_id": event_id})
+    return _Reply(202, {"stored": stored, "event_id": event_id})
 
 
 def _rejected(services: Services, source: str, request: Request[Any, Any, Any],
-              exc: _Reject) -> Response[Any]:
+              exc: _Reject) -> _Reply:
     _count(services, source, exc.outcome)
     client = request.client.host if request.client else None
     log.warning("webhook.refused", source=source, status=exc.status, outcome=exc.outcome, reason=exc.detail,
                 remote=client)
-    return _reply(exc.status, {"detail": exc.detail})
+    return _Reply(exc.status, {"detail": exc.detail})
 
 
 def _connect_message_id(envelope: dict[str, Any], body: bytes) -> str:
@@ -220,13 +239,13 @@ _ObwmsOperation = _operation_class(
 
 @post("/webhooks/connect", request_max_body_size=MAX_BODY_BYTES, status_code=202, tags=["webhooks"],
       summary="Receive a Data Connect webhook", operation_class=_ConnectOperation)
-async def connect_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
+async def connect_webhook(request: Request[Any, Any, Any]) -> ASGIApp:
     services: Services = request.app.state.services
-    headers = request.headers
+    headers = _raw_headers(request)
     try:
-        body = await _read_body(request)
+        body = await _read_body(request, headers)
         try:
-            verify_connect_signature(body, headers.get(CONNECT_SIGNATURE_HEADER),
+            verify_connect_signature(body, headers.get(CONNECT_SIGNATURE_HEADER.lower()),
                                      services.settings.connect_webhook_secrets)
         except SignatureInvalid as exc:
             raise _Reject(401, "rejected", exc.reason) from None
@@ -236,18 +255,18 @@ async def connect_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
     event_type = envelope.get("eventType")
     if event_type == "ping":
         _count(services, CONNECT, "ping")
-        return _reply(200, {"status": "ok"})
+        return _Reply(200, {"status": "ok"})
     return await _ingest(services, CONNECT, _connect_message_id(envelope, body), event_type,
                          as_id(envelope.get("customerId")), safe_headers(headers), msgspec.Raw(body))
 
 
 @post("/webhooks/mastercard", request_max_body_size=MAX_BODY_BYTES, status_code=202, tags=["webhooks"],
       summary="Receive an OBWMS (OFNMS) notification", operation_class=_ObwmsOperation)
-async def obwms_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
+async def obwms_webhook(request: Request[Any, Any, Any]) -> ASGIApp:
     services: Services = request.app.state.services
-    headers = request.headers
+    headers = _raw_headers(request)
     try:
-        body = await _read_body(request)
+        body = await _read_body(request, headers)
         try:
             message_id = obwms_verifier(services.settings).verify(body, headers, time.time())
         except SignatureInvalid as exc:
