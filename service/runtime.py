@@ -7,8 +7,10 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+import structlog
 
 from service.db.batching import BatchingRpc
 from service.db.port import Rpc
@@ -36,6 +38,7 @@ class Services:
     metrics: Metrics
     holder_id: str = field(default_factory=process_id)
     _webhook_intake: BatchingRpc | None = field(default=None, repr=False)
+    _webhook_log: Any = field(default=None, repr=False)
 
     @property
     def webhook_intake(self) -> BatchingRpc:
@@ -45,6 +48,14 @@ class Services:
                 self.rpc, "ob_webhook_events_ingest", timeout=WEBHOOK_WRITE_TIMEOUT_SECONDS
             )
         return self._webhook_intake
+
+    @property
+    def webhook_log(self) -> Any:
+        """The intake's logger, bound once, after logging is configured: a module-level structlog
+        proxy builds a new logger on every call, a cost the intake's hot path can do without."""
+        if self._webhook_log is None:
+            self._webhook_log = structlog.get_logger("service.webhooks").bind()
+        return self._webhook_log
 
 
 def finicity_timeout() -> httpx.Timeout:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import structlog
 from litestar import Request, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
@@ -55,8 +54,6 @@ from service.webhooks.verify import (
 if TYPE_CHECKING:
     from service.runtime import Services
     from service.settings import Settings
-
-log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 RETRY_AFTER_SECONDS = "5"
@@ -150,6 +147,7 @@ async def _ingest(
     services: Services, source: str, message_id: str, event_type: str | None, customer_id: str | None,
     headers: dict[str, str], payload: msgspec.Raw,
 ) -> _Reply:
+    log = services.webhook_log
     try:
         # Group commit; a write that does not answer within 3 s fails as DatabaseUnavailable, so the
         # sender hears 503 quickly when the database is gone instead of timing out and retrying blind.
@@ -184,8 +182,8 @@ def _rejected(services: Services, source: str, request: Request[Any, Any, Any],
               exc: _Reject) -> _Reply:
     _count(services, source, exc.outcome)
     client = request.client.host if request.client else None
-    log.warning("webhook.refused", source=source, status=exc.status, outcome=exc.outcome, reason=exc.detail,
-                remote=client)
+    services.webhook_log.warning("webhook.refused", source=source, status=exc.status, outcome=exc.outcome,
+                                 reason=exc.detail, remote=client)
     return _Reply(exc.status, {"detail": exc.detail})
 
 

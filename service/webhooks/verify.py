@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -77,7 +76,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def connect_signature(body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), body, "sha256").hex()
 
 
 def verify_connect_signature(body: bytes, header: str | None, secret: str | Sequence[str]) -> None:
