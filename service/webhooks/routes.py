@@ -9,9 +9,10 @@ Contract, for both routes, in this order:
   3. the body must be a JSON object (eventType, if present, a string) → else 400;
      an OBWMS delivery also needs X-Mastercard-Webhook-Message-Id → else 400;
   4. Connect `ping` → 200, nothing stored;
-  5. ONE RPC (`ob_webhook_event_ingest`) stores the event and its `process_webhook_event` job in one
-     transaction; 202 {"stored", "event_id"} only after it returns; a repeat of a message id → 202 with
-     stored=false and nothing new; database unreachable → 503 + Retry-After so Mastercard retries.
+  5. one RPC stores the event and its `process_webhook_event` job in one transaction (group-committed
+     with concurrent deliveries through `ob_webhook_events_ingest`); 202 {"stored", "event_id"} only
+     after it returns; a repeat of a message id → 202 with stored=false and nothing new; database
+     unreachable, or no answer within 3 s → 503 + Retry-After so Mastercard retries.
 Nothing else happens on the request path: processing is the job's work (service.webhooks.process).
 """
 
