@@ -25,7 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, post
-from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    Reference,
+    RequestBody,
+    Schema,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -199,10 +208,36 @@ def _connect_message_id(envelope: dict[str, Any], body: bytes) -> str:
 
 # ---- OpenAPI description (the handlers read the raw body, so Litestar cannot infer these) --------
 
-def _operation_class(headers: list[tuple[str, str]], body_description: str) -> type[Operation]:
+def _json_response(description: str, schema: Schema,
+                   headers: dict[str, OpenAPIHeader | Reference] | None = None) -> OpenAPIResponse:
+    return OpenAPIResponse(description=description, headers=headers,
+                           content={"application/json": OpenAPIMediaType(schema=schema)})
+
+
+_DETAIL = Schema(type=OpenAPIType.OBJECT, properties={"detail": Schema(type=OpenAPIType.STRING)},
+                 required=["detail"])
+_ACCEPTED = Schema(type=OpenAPIType.OBJECT, required=["stored", "event_id"], properties={
+    "stored": Schema(type=OpenAPIType.BOOLEAN, description="false: this message id was stored before"),
+    "event_id": Schema(one_of=[Schema(type=OpenAPIType.INTEGER), Schema(type=OpenAPIType.NULL)]),
+})
+_RESPONSES = {
+    "202": _json_response("stored with its processing job (or already stored)", _ACCEPTED),
+    "400": _json_response("not a JSON object, or (OBWMS) no message id", _DETAIL),
+    "401": _json_response("missing or invalid signature; nothing stored", _DETAIL),
+    "413": _json_response("body over 1 MiB", _DETAIL),
+    "503": _json_response("the event could not be stored now; retry", _DETAIL, {
+        "Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description="seconds")}),
+}
+_PING = _json_response("Connect ping: acknowledged, nothing stored", Schema(
+    type=OpenAPIType.OBJECT, properties={"status": Schema(type=OpenAPIType.STRING)}))
+
+
+def _operation_class(headers: list[tuple[str, str]], body_description: str,
+                     extra_responses: dict[str, OpenAPIResponse] | None = None) -> type[Operation]:
     @dataclass
     class WebhookOperation(Operation):
         def __post_init__(self) -> None:
+            self.responses = {**_RESPONSES, **(extra_responses or {})}
             self.request_body = RequestBody(
                 content={"application/json": OpenAPIMediaType(schema=Schema(
                     type=OpenAPIType.OBJECT,
@@ -224,6 +259,7 @@ def _operation_class(headers: list[tuple[str, str]], body_description: str) -> t
 _ConnectOperation = _operation_class(
     [(CONNECT_SIGNATURE_HEADER, "lowercase hex HMAC-SHA256 of the raw body, keyed by the partner secret")],
     "Data Connect webhook envelope {customerId, eventType, eventId, payload, webhookData?} (max 1 MiB)",
+    {"200": _PING},
 )
 _ObwmsOperation = _operation_class(
     [(OBWMS_SIGNATURE_HEADER, "ECDSA P-256/SHA-256 signature (see service/webhooks/README.md)"),

@@ -305,6 +305,9 @@ async def test_the_openapi_document_describes_both_routes(client: AsyncTestClien
     assert {p["name"] for p in connect["parameters"]} == {"X-Finicity-Signature"}
     assert "X-Mastercard-Webhook-Message-Id" in {p["name"] for p in obwms["parameters"]}
     assert "application/json" in connect["requestBody"]["content"]
+    assert set(connect["responses"]) == {"200", "202", "400", "401", "413", "503"}
+    assert set(obwms["responses"]) == {"202", "400", "401", "413", "503"}
+    assert "Retry-After" in obwms["responses"]["503"]["headers"]
 
 
 async def test_during_a_secret_rotation_the_previous_secret_still_verifies(database_url: str, pg, stored) -> None:
