@@ -11,8 +11,6 @@ Run: .venv/bin/python -m bench.webhooks
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import socket
 import statistics
@@ -25,6 +23,7 @@ import psycopg
 
 from bench.common import DATABASE_URL, LOG_DIR, ROOT, new_client
 from tests.support.processes import Proc, free_port, local_env, service_env, start
+from tests.support.wire import read_response, signed_connect_request
 
 SENDERS = 50
 DURATION_S = float(__import__("os").environ.get("BENCH_WINDOW_S", "5"))
@@ -43,25 +42,8 @@ def signed_requests(n: int, customer_id: str, secret: str, port: int) -> list[by
             },
             separators=(",", ":"),
         ).encode()
-        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        head = (
-            f"POST /webhooks/connect HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"X-Finicity-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        requests.append(head.encode() + body)
+        requests.append(signed_connect_request(port, body, secret))
     return requests
-
-
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    if length:
-        await reader.readexactly(length)
-    return status
 
 
 async def load(port: int, requests: list[bytes]) -> tuple[int, float, list[float], dict[int, int]]:
@@ -79,7 +61,7 @@ async def load(port: int, requests: list[bytes]) -> tuple[int, float, list[float
                     return
                 start = time.perf_counter()
                 writer.write(request)
-                status = await _read_response(reader)
+                status, _ = await read_response(reader)
                 latencies.append(time.perf_counter() - start)
                 statuses[status] = statuses.get(status, 0) + 1
         finally:

@@ -27,8 +27,9 @@ import pytest
 
 from service.sync.link import ensure_customer
 from service.wiring import services_for
-from tests.resilience.support_faults import compact, connect_signature, wait_for
+from tests.resilience.support_faults import compact, wait_for
 from tests.support.processes import Proc, local_env
+from tests.support.wire import read_response, signed_connect_request
 
 CUSTOMERS = 100
 DELIVERIES = 10_000
@@ -100,25 +101,6 @@ def expected_state(events: list[Event]) -> tuple[str, str | None]:
     return status, code
 
 
-def _request(port: int, body: bytes, secret: str) -> bytes:
-    head = (
-        f"POST /webhooks/connect HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"User-Agent: storm-test\r\nX-Finicity-Signature: {connect_signature(body, secret)}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return status, (await reader.readexactly(length) if length else b"")
-
-
 async def deliver(ports: list[int], requests: list[tuple[str, bytes]]) -> list[tuple[str, int, bool | None]]:
     """Send every request once, SENDERS at a time on keep-alive connections; (message id, status, stored)."""
     queue = iter(requests)
@@ -129,7 +111,7 @@ async def deliver(ports: list[int], requests: list[tuple[str, bytes]]) -> list[t
         try:
             for message_id, request in queue:
                 writer.write(request)
-                status, body = await asyncio.wait_for(_read_response(reader), 30)
+                status, body = await asyncio.wait_for(read_response(reader), 30)
                 stored = json.loads(body).get("stored") if status == 202 else None
                 results.append((message_id, status, stored))
         finally:
@@ -185,7 +167,7 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
     assert len(events) == distinct_n
 
     secret = local_env()["OPEN_BANKING_PARTNER_SECRET"]
-    built = {e.event_id: _request(service.port, e.body, secret) for e in events}
+    built = {e.event_id: signed_connect_request(service.port, e.body, secret, user_agent="storm-test") for e in events}
     duplicates = [rng.choice(events).event_id for _ in range(DELIVERIES - distinct_n)]
     order = [e.event_id for e in events] + duplicates
     rng.shuffle(order)
