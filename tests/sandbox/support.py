@@ -22,7 +22,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
 
-SPEC_PATH = Path(__file__).parents[2].parent / "shared/specs/openbanking-us.yaml"
+SPEC_PATH = Path(__file__).parents[2] / "specs/openbanking-us.yaml"  # the official spec, see specs/SOURCE.md
 API = "https://api.finicity.com"
 PARTNER_ID = "1445585709680"
 SECRET = "test-partner-secret-1"
@@ -31,7 +31,7 @@ APP_KEY = "test-app-key-0123456789"
 
 def load_spec() -> dict:
     if not SPEC_PATH.is_file():
-        raise RuntimeError(f"official spec missing: {SPEC_PATH} (a sibling shared/ checkout is required)")
+        raise RuntimeError(f"official spec missing: {SPEC_PATH}")
     with SPEC_PATH.open("rb") as fh:
         spec = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     # The one patch: ErrorMessage.code is declared `type: object` while its own description says
