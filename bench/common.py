@@ -47,7 +47,7 @@ def new_client(name: str = "Bench client") -> uuid.UUID:
 
 
 def connect_customer(
-    sandbox_url: str, customer_id: str, accounts: int, months: int, per_month: int, seed: int = 7
+    sandbox_url: str, finicity_customer_id: str, accounts: int, months: int, per_month: int, seed: int = 7
 ) -> dict:
     env = local_env()
     with httpx.Client(base_url=sandbox_url, timeout=300) as http:
@@ -64,12 +64,12 @@ def connect_customer(
         http.post(
             "/connect/v2/generate",
             headers=headers,
-            json={"partnerId": env["OPEN_BANKING_PARTNER_ID"], "customerId": customer_id},
+            json={"partnerId": env["OPEN_BANKING_PARTNER_ID"], "customerId": finicity_customer_id},
         ).raise_for_status()
         done = http.post(
             "/_sandbox/connect/complete",
             json={
-                "customerId": customer_id,
+                "customerId": finicity_customer_id,
                 "wait": False,
                 "profile": {
                     "accounts": accounts,

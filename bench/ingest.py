@@ -33,10 +33,10 @@ on conflict (id) do update
 async def service_ingest(sandbox_url: str) -> tuple[str, float, int]:
     client_id = new_client()
     async with services_for(settings(sandbox_url)) as services:
-        customer_id = await ensure_customer(services, client_id, "Bench")
-        made = connect_customer(sandbox_url, customer_id, accounts=10, months=24, per_month=420)
+        finicity_customer_id = await ensure_customer(services, client_id, "Bench")
+        made = connect_customer(sandbox_url, finicity_customer_id, accounts=10, months=24, per_month=420)
         start = time.perf_counter()
-        result = await sync_customer(services, customer_id)
+        result = await sync_customer(services, finicity_customer_id)
         elapsed = time.perf_counter() - start
     assert result.transactions == made["transactions"], (result.transactions, made["transactions"])
     return str(client_id), elapsed, result.transactions

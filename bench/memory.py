@@ -23,10 +23,10 @@ async def backfill(sandbox_url: str) -> None:
     configure_logging("WARNING")
     client_id = new_client()
     async with services_for(settings(sandbox_url)) as services:
-        customer_id = await ensure_customer(services, client_id, "Memory")
-        made = connect_customer(sandbox_url, customer_id, accounts=10, months=24, per_month=840)
+        finicity_customer_id = await ensure_customer(services, client_id, "Memory")
+        made = connect_customer(sandbox_url, finicity_customer_id, accounts=10, months=24, per_month=840)
         start = time.perf_counter()
-        result = await sync_customer(services, customer_id)
+        result = await sync_customer(services, finicity_customer_id)
         elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert result.transactions == made["transactions"]

@@ -30,12 +30,12 @@ DURATION_S = float(__import__("os").environ.get("BENCH_WINDOW_S", "5"))
 ROUNDS = 3
 
 
-def signed_requests(n: int, customer_id: str, secret: str, port: int) -> list[bytes]:
+def signed_requests(n: int, finicity_customer_id: str, secret: str, port: int) -> list[bytes]:
     requests = []
     for i in range(n):
         body = json.dumps(
             {
-                "customerId": customer_id,
+                "customerId": finicity_customer_id,
                 "eventType": "processing",
                 "eventId": f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:24]}",
                 "payload": {"institutionId": "102105", "n": i},
@@ -99,11 +99,12 @@ def main() -> None:
     env = local_env()
     secret = env["OPEN_BANKING_PARTNER_SECRET"]
     client_id = new_client("Webhook bench")
-    customer_id = f"bench{uuid.uuid4().int % 10**9}"
+    finicity_customer_id = f"bench{uuid.uuid4().int % 10**9}"
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute("set role service_role")
         conn.execute(
-            "select public.ob_customer_upsert(%s, %s, 'testing', %s)", (client_id, f"u{client_id.hex}", customer_id)
+            "select public.ob_customer_upsert(%s, %s, 'testing', %s)",
+            (client_id, f"u{client_id.hex}", finicity_customer_id),
         )
 
     port = free_port()
@@ -121,7 +122,8 @@ def main() -> None:
     results: dict[str, list[tuple[float, list[float], dict[int, int]]]] = {"service": [], "bare": []}
     try:
         targets = {"service": port, "bare": bare_port}
-        requests = {name: signed_requests(ROUNDS * 40_000 + 500, customer_id, secret, p) for name, p in targets.items()}
+        requests = {name: signed_requests(ROUNDS * 40_000 + 500, finicity_customer_id, secret, p)
+                    for name, p in targets.items()}
         for name, p in targets.items():
             asyncio.run(load(p, requests[name][:500]))  # warm-up
         offset = 500

@@ -54,7 +54,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     services = _services(request)
     try:
-        overview = await services.rpc.call("ob_jobs_overview", {"p_limit": 0})
+        overview = await services.rpc.call("ob_job_overview", {"p_limit": 0})
         for status in ("queued", "running", "succeeded", "dead"):
             services.metrics.queue_depth.labels(status=status).set(overview["counts"].get(status, 0))
         services.metrics.queue_oldest_age.set(float(overview["oldest_due_age_seconds"]))

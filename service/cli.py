@@ -116,7 +116,7 @@ async def link(
 
     async with services_for(_settings()) as services:
         row = await services.rpc.call(
-            "ob_connect_email_request",
+            "ob_link_request_request",
             {
                 "p_platform_client_id": platform_client_id,
                 "p_email_to": email_to,
@@ -132,7 +132,7 @@ async def link(
         runner = asyncio.create_task(worker.run())
         try:
             for _ in range(600):
-                current = await services.rpc.call("ob_connect_email_get", {"p_id": row["id"]})
+                current = await services.rpc.call("ob_link_request_get", {"p_id": row["id"]})
                 if current["status"] in ("sent", "ready", "failed"):
                     break
                 await asyncio.sleep(0.2)
@@ -237,7 +237,7 @@ async def jobs_list(limit: int) -> None:
     from service.wiring import services_for
 
     async with services_for(_settings()) as services:
-        overview = await services.rpc.call("ob_jobs_overview", {"p_limit": limit})
+        overview = await services.rpc.call("ob_job_overview", {"p_limit": limit})
     console.print(f"counts: {overview['counts']}  oldest due: {float(overview['oldest_due_age_seconds']):.0f}s")
     table = Table("id", "kind", "status", "attempts", "next run", "last error")
     for job in overview["problems"]:

@@ -98,7 +98,7 @@ class Story:
         with as_cpa(self.db, cpa_id) as conn:
             (request_id,) = one(
                 conn.execute(
-                    "insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name) "
+                    "insert into public.open_banking_link_requests (platform_client_id, email_to, first_name) "
                     "values (%s, 'owner@maple-bakery.test', 'Maya') returning id",
                     (client_id,),
                 )
@@ -112,7 +112,7 @@ class Story:
             with as_cpa(self.db, cpa_id) as conn:
                 status, link, error = one(
                     conn.execute(
-                        "select status, link, error_message from public.open_banking_connect_emails where id = %s",
+                        "select status, link, error_message from public.open_banking_link_requests where id = %s",
                         (request_id,),
                     )
                 )
@@ -127,7 +127,7 @@ class Story:
         console.print(f"Mastercard sent the email to {email['to']} (sandbox outbox): {email.get('link', '')[:90]}…")
         return email
 
-    def customer_id(self, client_id: uuid.UUID) -> str:
+    def finicity_customer_id(self, client_id: uuid.UUID) -> str:
         with psycopg.connect(self.db) as conn:
             row = conn.execute(
                 "select finicity_customer_id from public.open_banking_customers where platform_client_id = %s",
@@ -137,11 +137,11 @@ class Story:
             raise DemoFailed("no Finicity customer was recorded for the client")
         return str(row[0])
 
-    def complete_connect(self, customer_id: str) -> dict[str, Any]:
+    def complete_connect(self, finicity_customer_id: str) -> dict[str, Any]:
         response = self.sandbox.post(
             "/_sandbox/connect/complete",
             json={
-                "customerId": customer_id,
+                "customerId": finicity_customer_id,
                 "wait": True,
                 "profile": {"oauth": True, "accounts": 3, "months": 24, "seed": 42, "institutionId": "102105"},
             },
@@ -238,9 +238,9 @@ def run_demo(database_url: str, sandbox_url: str, service_url: str) -> None:
     story.step("3. The service creates the customer and Mastercard emails the Connect link")(
         lambda: story.email_sent(cpa_id, request_id)
     )
-    customer_id = story.customer_id(client_id)
+    finicity_customer_id = story.finicity_customer_id(client_id)
     done = story.step("4. The client completes Connect; signed webhooks reach the service")(
-        lambda: story.complete_connect(customer_id)
+        lambda: story.complete_connect(finicity_customer_id)
     )
     story.step("5. Webhooks processed, accounts and transactions synced")(
         lambda: story.linked_and_synced(cpa_id, client_id, done["transactions"])

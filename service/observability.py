@@ -23,7 +23,7 @@ _SENSITIVE_KEYS = re.compile(
     re.IGNORECASE,
 )
 # Account numbers: runs of 6+ digits keep only their last 4 (ids of Mastercard objects are not
-# logged as free text; they travel as their own fields, e.g. customer_id, which are allowed).
+# logged as free text; they travel as their own fields, e.g. finicity_customer_id, which are allowed).
 _DIGIT_RUN = re.compile(r"\d{6,}")
 _ALLOWED_ID_KEYS = {
     "customer_id",

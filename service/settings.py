@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     open_banking_backfill_months: int = Field(default=24, ge=1, le=120)
     open_banking_overlap_days: int = Field(default=10, ge=0, le=90)
     open_banking_consent_warning_days: int = Field(default=14, ge=1, le=180)
-    open_banking_send_fix_email: bool = False
+    open_banking_request_fix_links: bool = False
     webhook_signature_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
     webhook_signature_message_format: str = Field(default="body.timestamp", pattern="^(body.timestamp|timestamp.body)$")
     webhook_signature_encoding: str = Field(default="der", pattern="^(der|raw)$")

@@ -320,17 +320,17 @@ class FinicityClient:
         found = self._parse(Customers, response).customers
         return next((c for c in found if c.username == username), None)
 
-    async def get_customer(self, customer_id: str) -> Customer:
+    async def get_customer(self, finicity_customer_id: str) -> Customer:
         response = await self._request(
-            "GET", "/aggregation/v1/customers/{customerId}", {"customerId": customer_id}
+            "GET", "/aggregation/v1/customers/{customerId}", {"customerId": finicity_customer_id}
         )
         return self._parse(Customer, response)
 
-    async def delete_customer(self, customer_id: str) -> bool:
+    async def delete_customer(self, finicity_customer_id: str) -> bool:
         """True if deleted now, False if Finicity no longer knew the customer (already deleted)."""
         try:
             await self._request(
-                "DELETE", "/aggregation/v1/customers/{customerId}", {"customerId": customer_id}
+                "DELETE", "/aggregation/v1/customers/{customerId}", {"customerId": finicity_customer_id}
             )
         except NotFound:
             return False
@@ -340,7 +340,7 @@ class FinicityClient:
 
     def _connect_body(
         self,
-        customer_id: str,
+        finicity_customer_id: str,
         redirect_uri: str | None,
         webhook: str | None,
         webhook_data: Mapping[str, Any] | None,
@@ -350,7 +350,7 @@ class FinicityClient:
         return _without_none(
             {
                 "partnerId": self.partner_id,
-                "customerId": customer_id,
+                "customerId": finicity_customer_id,
                 "redirectUri": redirect_uri,
                 "webhook": webhook,
                 "webhookContentType": "application/json" if webhook else None,
@@ -362,7 +362,7 @@ class FinicityClient:
 
     async def generate_connect_link(
         self,
-        customer_id: str,
+        finicity_customer_id: str,
         redirect_uri: str | None,
         webhook: str | None,
         webhook_data: Mapping[str, Any] | None = None,
@@ -370,13 +370,13 @@ class FinicityClient:
         single_use_url: bool | None = None,
     ) -> ConnectLink:
         body = self._connect_body(
-            customer_id, redirect_uri, webhook, webhook_data, experience, singleUseUrl=single_use_url
+            finicity_customer_id, redirect_uri, webhook, webhook_data, experience, singleUseUrl=single_use_url
         )
         return self._parse(ConnectLink, await self._request("POST", "/connect/v2/generate", body=body))
 
     async def send_connect_email(
         self,
-        customer_id: str,
+        finicity_customer_id: str,
         email_to: str,
         first_name: str | None,
         redirect_uri: str | None,
@@ -400,7 +400,7 @@ class FinicityClient:
             }
         )
         body = self._connect_body(
-            customer_id, redirect_uri, webhook, webhook_data, experience, consumerId=consumer_id, email=email
+            finicity_customer_id, redirect_uri, webhook, webhook_data, experience, consumerId=consumer_id, email=email
         )
         # Each accepted request sends an email: retry only what the server cannot have acted on.
         response = await self._request(
@@ -410,7 +410,7 @@ class FinicityClient:
 
     async def generate_fix_link(
         self,
-        customer_id: str,
+        finicity_customer_id: str,
         institution_login_id: int | str,
         redirect_uri: str | None,
         webhook: str | None,
@@ -418,7 +418,7 @@ class FinicityClient:
         experience: str | None = None,
     ) -> ConnectLink:
         body = self._connect_body(
-            customer_id,
+            finicity_customer_id,
             redirect_uri,
             webhook,
             webhook_data,
@@ -429,29 +429,29 @@ class FinicityClient:
 
     # ---- accounts ----------------------------------------------------------------------------
 
-    async def list_accounts(self, customer_id: str, status: str | None = None) -> list[CustomerAccount]:
+    async def list_accounts(self, finicity_customer_id: str, status: str | None = None) -> list[CustomerAccount]:
         response = await self._request(
             "GET",
             "/aggregation/v1/customers/{customerId}/accounts",
-            {"customerId": customer_id},
+            {"customerId": finicity_customer_id},
             params=_without_none({"status": status}),
         )
         return self._parse(CustomerAccounts, response).accounts
 
-    async def get_account(self, customer_id: str, account_id: str) -> CustomerAccount:
+    async def get_account(self, finicity_customer_id: str, account_id: str) -> CustomerAccount:
         response = await self._request(
             "GET",
             "/aggregation/v2/customers/{customerId}/accounts/{accountId}",
-            {"customerId": customer_id, "accountId": account_id},
+            {"customerId": finicity_customer_id, "accountId": account_id},
         )
         return self._parse(CustomerAccount, response)
 
-    async def refresh_accounts(self, customer_id: str) -> list[CustomerAccount]:
+    async def refresh_accounts(self, finicity_customer_id: str) -> list[CustomerAccount]:
         """Synchronous refresh (slow). Finicity refreshes nightly; call only on an explicit request."""
         response = await self._request(
             "POST",
             "/aggregation/v1/customers/{customerId}/accounts",
-            {"customerId": customer_id},
+            {"customerId": finicity_customer_id},
             policy=RetryPolicy.UNPROCESSED_ONLY,
             request_timeout=REFRESH_TIMEOUT,
         )
@@ -474,7 +474,7 @@ class FinicityClient:
 
     async def get_account_transactions(
         self,
-        customer_id: str,
+        finicity_customer_id: str,
         account_id: str,
         from_date: int,
         to_date: int,
@@ -487,14 +487,14 @@ class FinicityClient:
         response = await self._request(
             "GET",
             "/aggregation/v4/customers/{customerId}/accounts/{accountId}/transactions",
-            {"customerId": customer_id, "accountId": account_id},
+            {"customerId": finicity_customer_id, "accountId": account_id},
             params=self._transaction_params(from_date, to_date, start, limit, sort, include_pending),
         )
         return self._parse(Transactions, response)
 
     async def get_customer_transactions(
         self,
-        customer_id: str,
+        finicity_customer_id: str,
         from_date: int,
         to_date: int,
         start: int = 1,
@@ -505,14 +505,14 @@ class FinicityClient:
         response = await self._request(
             "GET",
             "/aggregation/v3/customers/{customerId}/transactions",
-            {"customerId": customer_id},
+            {"customerId": finicity_customer_id},
             params=self._transaction_params(from_date, to_date, start, limit, sort, include_pending),
         )
         return self._parse(Transactions, response)
 
     async def iter_account_transaction_pages(
         self,
-        customer_id: str,
+        finicity_customer_id: str,
         account_id: str,
         from_date: int,
         to_date: int,
@@ -525,7 +525,7 @@ class FinicityClient:
         read = 0
         while True:
             page = await self.get_account_transactions(
-                customer_id, account_id, from_date, to_date, start, limit, sort, include_pending
+                finicity_customer_id, account_id, from_date, to_date, start, limit, sort, include_pending
             )
             if not page.transactions:
                 return

@@ -85,7 +85,7 @@ class CustomerAccount(FinicityModel):
     """An account. The raw `number` is masked on the way in and never stored on the object."""
 
     id: str
-    customer_id: str | None = None
+    finicity_customer_id: str | None = Field(default=None, alias="customerId")
     institution_id: str | None = None
     institution_login_id: int
     number_masked: str | None = None
@@ -144,7 +144,7 @@ class Categorization(msgspec.Struct, rename="camel", frozen=True):
 class Transaction(msgspec.Struct, rename="camel", frozen=True):
     id: int
     account_id: int
-    customer_id: int
+    finicity_customer_id: int = msgspec.field(name="customerId")
     amount: Decimal
     status: str  # active | pending | shadow
     description: str | None = None

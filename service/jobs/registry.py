@@ -6,13 +6,13 @@ from service.jobs.types import Handler
 from service.sync.consent import check_consent_job
 from service.sync.customer import sync_customer_job
 from service.sync.delete import delete_customer_job
-from service.sync.link import send_connect_email
+from service.sync.link import deliver_link
 from service.webhooks.process import process_webhook_event
 
 
 def default_handlers() -> dict[str, Handler]:
     return {
-        "send_connect_email": send_connect_email,
+        "deliver_link": deliver_link,
         "sync_customer": sync_customer_job,
         "process_webhook_event": process_webhook_event,
         "check_consent": check_consent_job,

@@ -87,7 +87,7 @@ class Worker:
             return 0
         try:
             jobs = await self._rpc.call(
-                "ob_jobs_claim", {"p_worker": self.worker_id, "p_limit": room, "p_lease_seconds": self._lease}
+                "ob_job_claim", {"p_worker": self.worker_id, "p_limit": room, "p_lease_seconds": self._lease}
             )
         except DatabaseUnavailable as exc:
             log.warning("worker.claim_failed", error=str(exc))

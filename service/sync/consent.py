@@ -20,7 +20,7 @@ async def check_consent_job(services: Services, job: Job) -> None:
     if login_id is None:
         raise PermanentJobError("check_consent needs institution_login_id")
     row = await check_consent(services, int(login_id))
-    wants_fix = job.payload.get("send_fix_email") or services.settings.open_banking_send_fix_email
+    wants_fix = job.payload.get("request_fix_link") or services.settings.open_banking_request_fix_links
     if wants_fix and row and row.get("needs_reauth"):
         # A Fix request row, like a CPA's: the link flow generates the link and records it.
         request = await services.rpc.call("ob_request_fix_link", {"p_institution_login_id": int(login_id)})

@@ -194,7 +194,7 @@ async def sync_customer(
 
 async def _sync_account(
     services: Services,
-    customer_id: str,
+    finicity_customer_id: str,
     account_id: str,
     start: dt.datetime,
     end: dt.datetime,
@@ -209,7 +209,7 @@ async def _sync_account(
     async def fetch() -> None:
         try:
             async for page in services.finicity.iter_account_transaction_pages(
-                customer_id, account_id, to_epoch(start), to_epoch(end)
+                finicity_customer_id, account_id, to_epoch(start), to_epoch(end)
             ):
                 await pages.put((page, clock()))
         finally:

@@ -1,4 +1,5 @@
-"""Link flow: a CPA's request row → the Finicity customer (get or create) → the Connect email.
+"""Link flow (`deliver_link` job): a request row → the Finicity customer (get or create) → a Connect
+link emailed by Mastercard (`link`, ends `sent`) or a Fix link stored for the platform (`fix`, `ready`).
 
 Idempotent: the customer username is derived from the platform client id, so a retried create
 that meets 409 finds the customer it made; a request already `sent` is not sent again.
@@ -71,24 +72,24 @@ def link_expiry(link: str, now: dt.datetime) -> dt.datetime:
     return now + CONNECT_LINK_LIFETIME
 
 
-async def send_connect_email(services: Services, job: Job) -> None:
+async def deliver_link(services: Services, job: Job) -> None:
     rpc = services.rpc
-    request_id = job.payload.get("connect_email_id")
-    request = await rpc.call("ob_connect_email_get", {"p_id": request_id}) if request_id else None
+    request_id = job.payload.get("link_request_id")
+    request = await rpc.call("ob_link_request_get", {"p_id": request_id}) if request_id else None
     if request is None:
         raise PermanentJobError("the link request no longer exists")
     if request["status"] in ("sent", "ready"):
         return
-    await rpc.call("ob_connect_email_update", {"p_id": request_id, "p_status": "sending"})
+    await rpc.call("ob_link_request_update", {"p_id": request_id, "p_status": "sending"})
     settings = services.settings
     try:
         platform_client_id = uuid.UUID(request["platform_client_id"])
-        customer_id = await ensure_customer(services, platform_client_id, request.get("first_name"))
+        finicity_customer_id = await ensure_customer(services, platform_client_id, request.get("first_name"))
         webhook_data = {"platformClientId": str(platform_client_id), "requestId": str(request_id)}
         now = dt.datetime.now(dt.UTC)
         if request["kind"] == "fix":
             fixed = await services.finicity.generate_fix_link(
-                customer_id,
+                finicity_customer_id,
                 request["institution_login_id"],
                 str(settings.open_banking_redirect_uri),
                 settings.connect_webhook_url,
@@ -97,7 +98,7 @@ async def send_connect_email(services: Services, job: Job) -> None:
             link, status = fixed.link, "ready"
         else:
             sent = await services.finicity.send_connect_email(
-                customer_id,
+                finicity_customer_id,
                 request["email_to"],
                 request.get("first_name"),
                 str(settings.open_banking_redirect_uri),
@@ -109,13 +110,14 @@ async def send_connect_email(services: Services, job: Job) -> None:
         await _record_failure(services, job, request_id, exc)
         raise
     await rpc.call(
-        "ob_connect_email_update",
+        "ob_link_request_update",
         {"p_id": request_id, "p_status": status, "p_link": link, "p_ttl_expires_at": link_expiry(link, now)},
     )
     await rpc.call(
-        "ob_customer_set_link_status", {"p_finicity_customer_id": customer_id, "p_status": "pending", "p_event_at": now}
+        "ob_customer_set_link_status",
+        {"p_finicity_customer_id": finicity_customer_id, "p_status": "pending", "p_event_at": now},
     )
-    log.info("link.sent", finicity_customer_id=customer_id, kind=request["kind"])
+    log.info("link.sent", finicity_customer_id=finicity_customer_id, kind=request["kind"])
 
 
 async def _record_failure(services: Services, job: Job, request_id: Any, exc: FinicityError) -> None:
@@ -124,7 +126,7 @@ async def _record_failure(services: Services, job: Job, request_id: Any, exc: Fi
         # Stays `sending` while the job retries with backoff; the CPA sees it as in progress.
         return
     await services.rpc.call(
-        "ob_connect_email_update", {"p_id": request_id, "p_status": "failed", "p_error_message": exc.reason}
+        "ob_link_request_update", {"p_id": request_id, "p_status": "failed", "p_error_message": exc.reason}
     )
     if not isinstance(exc, TRANSIENT_ERRORS):
         raise PermanentJobError(str(exc)) from exc

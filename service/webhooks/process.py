@@ -15,10 +15,12 @@ Outcomes: the event is marked processed (with a note for events we cannot act on
 no login id, a payload that does not match the spec). A database outage propagates, so the job is
 retried and the event stays unprocessed until then.
 
-Consent reminders and the Connect Fix email: sending the email from here would not be idempotent
-(a retried job would send two), and it needs a request row. Instead, when the platform enables
-OPEN_BANKING_SEND_FIX_EMAIL, a `check_consent` job is enqueued for the login with
-{"send_fix_email": true} (dedupe key `consent-fix:<login id>`); the consent flow owns the email.
+Consent reminders and Connect Fix links: a Fix link is a request row (kind `fix`) that the
+`deliver_link` job generates and stores as `ready` for the platform to deliver; Mastercard has no
+email endpoint for it. Making it here would not be idempotent across retries, so when the platform
+enables OPEN_BANKING_REQUEST_FIX_LINKS a `check_consent` job is enqueued for the login with
+{"request_fix_link": true} (dedupe key `consent-fix:<login id>`); the consent flow owns the request
+(`ob_request_fix_link` keeps at most one open per login).
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ async def process_webhook_event(services: Services, job: Job) -> None:
         log.info("webhook.process.already_done", event_id=event_id)
         return
     bound = log.bind(event_id=event_id, source=event.get("source"), event_type=event.get("event_type"),
-                     customer_id=event.get("finicity_customer_id"))
+                     finicity_customer_id=event.get("finicity_customer_id"))
     note: str | None
     try:
         if event.get("source") == CONNECT:
@@ -164,28 +166,28 @@ async def process_webhook_event(services: Services, job: Job) -> None:
 
 # ---- Connect -------------------------------------------------------------------------------------
 
-async def _known_customer(services: Services, customer_id: str | None) -> str:
-    if not customer_id:
+async def _known_customer(services: Services, finicity_customer_id: str | None) -> str:
+    if not finicity_customer_id:
         raise _Skip("event has no customerId")
-    customer = await services.rpc.call("ob_customer_get", {"p_finicity_customer_id": customer_id})
+    customer = await services.rpc.call("ob_customer_get", {"p_finicity_customer_id": finicity_customer_id})
     if customer is None:
-        raise _Skip(f"unknown Finicity customer {customer_id}")
-    return customer_id
+        raise _Skip(f"unknown Finicity customer {finicity_customer_id}")
+    return finicity_customer_id
 
 
-async def _set_status(services: Services, customer_id: str, status: str, at: dt.datetime,
+async def _set_status(services: Services, finicity_customer_id: str, status: str, at: dt.datetime,
                       code: str | None = None, message: str | None = None) -> None:
     await services.rpc.call("ob_customer_set_link_status", {
-        "p_finicity_customer_id": customer_id, "p_status": status, "p_event_at": at,
+        "p_finicity_customer_id": finicity_customer_id, "p_status": status, "p_event_at": at,
         "p_error_code": code, "p_error_message": message,
     })
 
 
-async def _enqueue_sync(services: Services, customer_id: str, reason: str) -> None:
-    await services.rpc.call("ob_jobs_enqueue", {
+async def _enqueue_sync(services: Services, finicity_customer_id: str, reason: str) -> None:
+    await services.rpc.call("ob_job_enqueue", {
         "p_kind": "sync_customer",
-        "p_payload": {"finicity_customer_id": customer_id, "reason": reason},
-        "p_dedupe_key": f"sync:{customer_id}",
+        "p_payload": {"finicity_customer_id": finicity_customer_id, "reason": reason},
+        "p_dedupe_key": f"sync:{finicity_customer_id}",
     })
 
 
@@ -201,29 +203,29 @@ async def _process_connect(services: Services, event: dict[str, Any]) -> str | N
     if event_type not in handled:
         log.info("webhook.process.unknown_type", event_type=event_type, event_id=event.get("id"))
         return None
-    customer_id = await _known_customer(services, as_id(event.get("finicity_customer_id")))
+    finicity_customer_id = await _known_customer(services, as_id(event.get("finicity_customer_id")))
 
     if event_type in CONNECT_PENDING_TYPES:
-        await _set_status(services, customer_id, "pending", event_at)
+        await _set_status(services, finicity_customer_id, "pending", event_at)
         return None
     if event_type in CONNECT_DONE_TYPES:
-        await _set_status(services, customer_id, "linked", event_at)
+        await _set_status(services, finicity_customer_id, "linked", event_at)
         # Also a doorbell for the data: if `added` was lost, this sync still fetches the accounts
         # (same dedupe key, so with `added` it is one sync, not two).
-        await _enqueue_sync(services, customer_id, "done")
+        await _enqueue_sync(services, finicity_customer_id, "done")
         return None
     if event_type in CONNECT_FAILURE_TYPES:
         code = _int_code(inner.get("code"))
-        await _set_status(services, customer_id, "error", event_at,
+        await _set_status(services, finicity_customer_id, "error", event_at,
                           str(code) if code is not None else event_type, readable_reason(code, event_type))
         return None
     if event_type in CONNECT_DELETED_TYPES:
-        return await _accounts_deleted(services, customer_id, inner)
+        return await _accounts_deleted(services, finicity_customer_id, inner)
     fetched_at = min(event_at, received_at)
-    return await _accounts_added(services, customer_id, inner, event_type, event_at, fetched_at)
+    return await _accounts_added(services, finicity_customer_id, inner, event_type, event_at, fetched_at)
 
 
-async def _accounts_added(services: Services, customer_id: str, inner: dict[str, Any], event_type: str,
+async def _accounts_added(services: Services, finicity_customer_id: str, inner: dict[str, Any], event_type: str,
                           event_at: dt.datetime, fetched_at: dt.datetime) -> str | None:
     raw_accounts = _list(inner.get("accounts"))
     accounts: list[CustomerAccount] = []
@@ -234,7 +236,7 @@ async def _accounts_added(services: Services, customer_id: str, inner: dict[str,
         except ValidationError:
             rejected += 1
             continue
-        if account.customer_id is not None and account.customer_id != customer_id:
+        if account.finicity_customer_id is not None and account.finicity_customer_id != finicity_customer_id:
             rejected += 1  # another customer's account has no business in this event
             continue
         accounts.append(account)
@@ -247,20 +249,20 @@ async def _accounts_added(services: Services, customer_id: str, inner: dict[str,
         login: dict[str, Any] = {"id": login_id, "oauth": oauth,
                                  "institution_id": institution_id or first.institution_id}
         await services.rpc.call("ob_institution_login_upsert",
-                                {"p_finicity_customer_id": customer_id, "p_login": login})
+                                {"p_finicity_customer_id": finicity_customer_id, "p_login": login})
     if accounts:
         await services.rpc.call("ob_accounts_upsert", {
-            "p_finicity_customer_id": customer_id, "p_accounts": [map_account(a) for a in accounts],
+            "p_finicity_customer_id": finicity_customer_id, "p_accounts": [map_account(a) for a in accounts],
             "p_fetched_at": fetched_at,
         })
-    await _set_status(services, customer_id, "pending", event_at)
-    await _enqueue_sync(services, customer_id, f"webhook:{event_type}")
+    await _set_status(services, finicity_customer_id, "pending", event_at)
+    await _enqueue_sync(services, finicity_customer_id, f"webhook:{event_type}")
     if oauth:
         # The consent window of a new (or just re-consented) OAuth login: known now, not tomorrow.
         for login_id in login_ids:
-            await services.rpc.call("ob_jobs_enqueue", {
+            await services.rpc.call("ob_job_enqueue", {
                 "p_kind": "check_consent",
-                "p_payload": {"institution_login_id": login_id, "finicity_customer_id": customer_id},
+                "p_payload": {"institution_login_id": login_id, "finicity_customer_id": finicity_customer_id},
                 "p_dedupe_key": f"consent:{login_id}",
             })
     if rejected:
@@ -268,7 +270,7 @@ async def _accounts_added(services: Services, customer_id: str, inner: dict[str,
     return None
 
 
-async def _accounts_deleted(services: Services, customer_id: str, inner: dict[str, Any]) -> str | None:
+async def _accounts_deleted(services: Services, finicity_customer_id: str, inner: dict[str, Any]) -> str | None:
     raw = _list(inner.get("accounts"))
     ids = []
     for item in raw:
@@ -279,7 +281,7 @@ async def _accounts_deleted(services: Services, customer_id: str, inner: dict[st
     if not ids:
         return "accountsDeleted without account ids"
     await services.rpc.call("ob_accounts_delete",
-                            {"p_finicity_customer_id": customer_id, "p_account_ids": ids})
+                            {"p_finicity_customer_id": finicity_customer_id, "p_account_ids": ids})
     return None
 
 
@@ -309,18 +311,18 @@ async def _process_obwms(services: Services, event: dict[str, Any]) -> str | Non
             "p_login_id": login_id, "p_needs_reauth": True, "p_message": _reauth_message(event_type, data)})
         if row is None:
             return f"unknown institution login {login_id}"
-        if services.settings.open_banking_send_fix_email:
-            customer_id = as_id(event.get("finicity_customer_id")) or obwms_customer_id(body)
-            await services.rpc.call("ob_jobs_enqueue", {
+        if services.settings.open_banking_request_fix_links:
+            finicity_customer_id = as_id(event.get("finicity_customer_id")) or obwms_customer_id(body)
+            await services.rpc.call("ob_job_enqueue", {
                 "p_kind": "check_consent",
-                "p_payload": {"institution_login_id": login_id, "finicity_customer_id": customer_id,
-                              "send_fix_email": True, "reason": event_type},
+                "p_payload": {"institution_login_id": login_id, "finicity_customer_id": finicity_customer_id,
+                              "request_fix_link": True, "reason": event_type},
                 "p_dedupe_key": f"consent-fix:{login_id}",
             })
         return None
     if event_type in OBWMS_SYNC_TYPES:
-        customer_id = await _known_customer(services, as_id(event.get("finicity_customer_id")))
-        await _enqueue_sync(services, customer_id, f"obwms:{event_type}")
+        finicity_customer_id = await _known_customer(services, as_id(event.get("finicity_customer_id")))
+        await _enqueue_sync(services, finicity_customer_id, f"obwms:{event_type}")
         return None
     log.info("webhook.process.unknown_type", event_type=event_type, event_id=event.get("id"))
     return None

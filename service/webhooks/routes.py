@@ -156,7 +156,7 @@ def _parse_object(body: bytes) -> dict[str, Any]:
 
 
 async def _ingest(
-    services: Services, source: str, message_id: str, event_type: str | None, customer_id: str | None,
+    services: Services, source: str, message_id: str, event_type: str | None, finicity_customer_id: str | None,
     headers: dict[str, str], payload: msgspec.Raw,
 ) -> _Reply:
     log = services.webhook_log
@@ -165,7 +165,7 @@ async def _ingest(
         # sender hears 503 quickly when the database is gone instead of timing out and retrying blind.
         result = await services.webhook_intake.call({
             "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
-            "p_finicity_customer_id": customer_id, "p_headers": headers, "p_payload": payload,
+            "p_finicity_customer_id": finicity_customer_id, "p_headers": headers, "p_payload": payload,
             "p_verified": True,
         })
     except DatabaseUnavailable:
@@ -186,7 +186,7 @@ async def _ingest(
     _count(services, source, "stored" if stored else "duplicate")
     known = event_type in (KNOWN_CONNECT_TYPES if source == CONNECT else KNOWN_OBWMS_TYPES)
     log.info("webhook.received", source=source, event_type=event_type, event_id=event_id, stored=stored,
-             customer_id=customer_id, known_type=known)
+             finicity_customer_id=finicity_customer_id, known_type=known)
     return _Reply(202, {"stored": stored, "event_id": event_id})
 
 

@@ -26,11 +26,13 @@ create policy "CPAs read their clients' customers" on public.open_banking_custom
 create trigger set_updated_at before update on public.open_banking_customers
   for each row execute function private.set_updated_at();
 
--- The "send bank-link request" action: the CPA inserts a row, the service sends the email.
-create table public.open_banking_connect_emails (
+-- Link requests: the CPA inserts a row; the service delivers the link. A Connect link (`link`) is
+-- emailed by Mastercard to email_to; a Fix link (`fix`, re-consent) has no email endpoint, so the
+-- service generates it and stores it as `ready` for the platform to deliver (no address needed).
+create table public.open_banking_link_requests (
   id                    uuid primary key default gen_random_uuid(),
   platform_client_id    uuid not null references public.clients (id) on delete cascade,
-  email_to              text not null check (length(email_to) between 3 and 320 and email_to ~ '^[^@\s]+@[^@\s]+$'),
+  email_to              text check (length(email_to) between 3 and 320 and email_to ~ '^[^@\s]+@[^@\s]+$'),
   first_name            text check (length(first_name) <= 100),
   kind                  text not null default 'link' check (kind in ('link', 'fix')),
   institution_login_id  bigint,
@@ -43,20 +45,21 @@ create table public.open_banking_connect_emails (
   sent_at               timestamptz,
   created_at            timestamptz not null default now(),
   updated_at            timestamptz not null default now(),
-  constraint fix_needs_login check (kind = 'link' or institution_login_id is not null)
+  constraint fix_needs_login check (kind = 'link' or institution_login_id is not null),
+  constraint link_needs_email check (kind = 'fix' or email_to is not null)
 );
-create index open_banking_connect_emails_client_idx
-  on public.open_banking_connect_emails (platform_client_id, created_at desc);
-revoke all on public.open_banking_connect_emails from anon, authenticated;
-grant select on public.open_banking_connect_emails to authenticated;
+create index open_banking_link_requests_client_idx
+  on public.open_banking_link_requests (platform_client_id, created_at desc);
+revoke all on public.open_banking_link_requests from anon, authenticated;
+grant select on public.open_banking_link_requests to authenticated;
 -- The CPA supplies only these columns; everything else is the service's.
 grant insert (platform_client_id, email_to, first_name, kind, institution_login_id)
-  on public.open_banking_connect_emails to authenticated;
-grant all on public.open_banking_connect_emails to service_role;
-alter table public.open_banking_connect_emails enable row level security;
-create policy "CPAs read their clients' link requests" on public.open_banking_connect_emails
+  on public.open_banking_link_requests to authenticated;
+grant all on public.open_banking_link_requests to service_role;
+alter table public.open_banking_link_requests enable row level security;
+create policy "CPAs read their clients' link requests" on public.open_banking_link_requests
   for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
-create trigger set_updated_at before update on public.open_banking_connect_emails
+create trigger set_updated_at before update on public.open_banking_link_requests
   for each row execute function private.set_updated_at();
 
 -- Request rows made by a CPA always carry the CPA as requester and start from a clean state,
@@ -70,7 +73,7 @@ begin
   if coalesce(auth.role(), '') <> 'service_role' and current_user in ('authenticated', 'anon') then
     new.requested_by := auth.uid();
     new.status := 'queued';
-    if tg_table_name = 'open_banking_connect_emails' then
+    if tg_table_name = 'open_banking_link_requests' then
       new.link := null;
       new.ttl_expires_at := null;
       new.error_message := null;
@@ -80,7 +83,7 @@ begin
   return new;
 end
 $$;
-create trigger force_request_defaults before insert on public.open_banking_connect_emails
+create trigger force_request_defaults before insert on public.open_banking_link_requests
   for each row execute function private.force_request_defaults();
 
 create table public.open_banking_institution_logins (
@@ -112,7 +115,7 @@ create trigger set_updated_at before update on public.open_banking_institution_l
   for each row execute function private.set_updated_at();
 
 -- Declared after the logins table, which it reads.
-create policy "CPAs request links for their own clients" on public.open_banking_connect_emails
+create policy "CPAs request links for their own clients" on public.open_banking_link_requests
   for insert to authenticated
   with check (
     (select public.ob_can_access_client(platform_client_id))
@@ -120,4 +123,4 @@ create policy "CPAs request links for their own clients" on public.open_banking_
     -- a Fix link may name only a bank login of this same client
     and (institution_login_id is null or exists (
       select 1 from public.open_banking_institution_logins l
-       where l.id = institution_login_id and l.platform_client_id = open_banking_connect_emails.platform_client_id)));
+       where l.id = institution_login_id and l.platform_client_id = open_banking_link_requests.platform_client_id)));

@@ -123,7 +123,7 @@ select
     when cu.link_status = 'error' then 'error'
     when cu.link_status = 'linked' then 'linked'
     when cu.id is not null or exists (
-      select 1 from public.open_banking_connect_emails e
+      select 1 from public.open_banking_link_requests e
       where e.platform_client_id = c.id and e.status in ('queued', 'sending', 'sent', 'ready')
     ) then 'pending'
     else 'not_linked'

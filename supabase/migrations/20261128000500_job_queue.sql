@@ -6,7 +6,7 @@
 create table private.ob_jobs (
   id            bigint generated always as identity primary key,
   kind          text not null check (kind in (
-                  'send_connect_email', 'sync_customer', 'process_webhook_event',
+                  'deliver_link', 'sync_customer', 'process_webhook_event',
                   'check_consent', 'delete_customer')),
   payload       jsonb not null default '{}',
   dedupe_key    text,
@@ -83,7 +83,7 @@ $$;
 revoke all on function private.ob_enqueue(text, jsonb, text, timestamptz, integer) from public, anon, authenticated;
 
 -- RPC: enqueue from the service (e.g. a webhook that asks for a sync). Returns {id, created}.
-create function public.ob_jobs_enqueue(
+create function public.ob_job_enqueue(
   p_kind text, p_payload jsonb default '{}', p_dedupe_key text default null,
   p_run_after timestamptz default null, p_max_attempts integer default null)
 returns jsonb
@@ -102,7 +102,7 @@ $$;
 
 -- RPC: claim up to p_limit due jobs for p_worker with a lease. Expired leases are reclaimed here
 -- too, so a crashed worker's job runs again without waiting for the sweeper.
-create function public.ob_jobs_claim(p_worker text, p_limit integer default 1, p_lease_seconds integer default 60)
+create function public.ob_job_claim(p_worker text, p_limit integer default 1, p_lease_seconds integer default 60)
 returns jsonb
 language plpgsql
 security definer
@@ -268,7 +268,7 @@ end
 $$;
 
 -- Operators and /metrics: counts per status, the oldest due job's age, and recent dead jobs.
-create function public.ob_jobs_overview(p_limit integer default 20)
+create function public.ob_job_overview(p_limit integer default 20)
 returns jsonb
 language sql stable
 security definer
@@ -289,7 +289,7 @@ $$;
 
 -- Sweeper (pg_cron): expired leases go back to the queue (or die), and the service is woken if
 -- anything is due, in case a NOTIFY or HTTP wake-up was missed.
-create function private.ob_jobs_sweep()
+create function private.ob_job_sweep()
 returns integer
 language plpgsql
 security definer
@@ -330,9 +330,9 @@ security definer
 set search_path = ''
 as $$
 begin
-  if tg_table_name = 'open_banking_connect_emails' then
-    perform private.ob_enqueue('send_connect_email',
-      pg_catalog.jsonb_build_object('connect_email_id', new.id), 'connect_email:' || new.id);
+  if tg_table_name = 'open_banking_link_requests' then
+    perform private.ob_enqueue('deliver_link',
+      pg_catalog.jsonb_build_object('link_request_id', new.id), 'link_request:' || new.id);
   else
     perform private.ob_enqueue('sync_customer',
       pg_catalog.jsonb_build_object('platform_client_id', new.platform_client_id, 'sync_request_id', new.id),
@@ -342,7 +342,7 @@ begin
   return null;
 end
 $$;
-create trigger enqueue_job after insert on public.open_banking_connect_emails
+create trigger enqueue_job after insert on public.open_banking_link_requests
   for each row execute function private.ob_enqueue_for_request();
 create trigger enqueue_job after insert on public.open_banking_sync_requests
   for each row execute function private.ob_enqueue_for_request();
@@ -352,14 +352,14 @@ declare
   f text;
 begin
   foreach f in array array[
-    'public.ob_jobs_enqueue(text, jsonb, text, timestamptz, integer)',
-    'public.ob_jobs_claim(text, integer, integer)',
+    'public.ob_job_enqueue(text, jsonb, text, timestamptz, integer)',
+    'public.ob_job_claim(text, integer, integer)',
     'public.ob_job_complete(bigint, text)',
     'public.ob_job_fail(bigint, text, text, boolean)',
     'public.ob_job_release(bigint, text)',
     'public.ob_job_heartbeat(bigint, text, integer)',
     'public.ob_job_retry(bigint)',
-    'public.ob_jobs_overview(integer)']
+    'public.ob_job_overview(integer)']
   loop
     execute format('revoke all on function %s from public, anon, authenticated', f);
     execute format('grant execute on function %s to service_role', f);
@@ -367,5 +367,5 @@ begin
 end
 $grants$;
 revoke all on function private.ob_backoff_seconds(integer, numeric, numeric) from public, anon, authenticated;
-revoke all on function private.ob_jobs_sweep() from public, anon, authenticated;
+revoke all on function private.ob_job_sweep() from public, anon, authenticated;
 revoke all on function private.ob_enqueue_for_request() from public, anon, authenticated;

@@ -158,19 +158,19 @@ $$;
 
 -- Bank-link requests -----------------------------------------------------------------------------
 
-create function public.ob_connect_email_get(p_id uuid)
+create function public.ob_link_request_get(p_id uuid)
 returns jsonb
 language sql stable
 security definer
 set search_path = ''
 as $$
   select pg_catalog.to_jsonb(e) || pg_catalog.jsonb_build_object('client_name', cl.name)
-    from public.open_banking_connect_emails e
+    from public.open_banking_link_requests e
     join public.clients cl on cl.id = e.platform_client_id
    where e.id = p_id
 $$;
 
-create function public.ob_connect_email_update(
+create function public.ob_link_request_update(
   p_id uuid, p_status text, p_link text default null, p_ttl_expires_at timestamptz default null,
   p_error_message text default null)
 returns jsonb
@@ -179,9 +179,9 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_row public.open_banking_connect_emails%rowtype;
+  v_row public.open_banking_link_requests%rowtype;
 begin
-  update public.open_banking_connect_emails e
+  update public.open_banking_link_requests e
      set status = p_status,
          link = coalesce(p_link, e.link),
          ttl_expires_at = coalesce(p_ttl_expires_at, e.ttl_expires_at),

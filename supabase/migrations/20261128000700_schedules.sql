@@ -83,5 +83,5 @@ revoke all on function private.ob_purge_old_records() from public, anon, authent
 
 select cron.schedule('ob-daily-sync',        '15 6 * * *', 'select private.ob_schedule_daily_sync()');
 select cron.schedule('ob-consent-check',     '45 6 * * *', 'select private.ob_schedule_consent_check()');
-select cron.schedule('ob-job-sweeper',       '* * * * *',  'select private.ob_jobs_sweep()');
+select cron.schedule('ob-job-sweeper',       '* * * * *',  'select private.ob_job_sweep()');
 select cron.schedule('ob-retention-purge',   '30 3 * * *', 'select private.ob_purge_old_records()');

@@ -1,7 +1,7 @@
 -- Connect Fix links (re-consent) have no email endpoint at Mastercard: the service generates the
 -- link and stores it as `ready` for the platform to deliver; `sent` stays for emails Mastercard sent.
-alter table public.open_banking_connect_emails drop constraint open_banking_connect_emails_status_check;
-alter table public.open_banking_connect_emails add constraint open_banking_connect_emails_status_check
+alter table public.open_banking_link_requests drop constraint open_banking_link_requests_status_check;
+alter table public.open_banking_link_requests add constraint open_banking_link_requests_status_check
   check (status in ('queued', 'sending', 'sent', 'ready', 'failed'));
 
 -- A customer row whose Finicity customer was never created (the link failed before that).

@@ -14,7 +14,7 @@ as $$
              when cu.link_status = 'error' then 'error'
              when cu.link_status = 'linked' then 'linked'
              when cu.id is not null or exists (
-               select 1 from public.open_banking_connect_emails e
+               select 1 from public.open_banking_link_requests e
                 where e.platform_client_id = c.id and e.status in ('queued', 'sending', 'sent', 'ready')) then 'pending'
              else 'not_linked'
            end as badge,
@@ -28,14 +28,14 @@ as $$
       left join public.open_banking_customers cu on cu.platform_client_id = c.id
       left join public.open_banking_institution_logins l on l.customer_id = cu.id
      where (p_platform_client_id is null and (cu.id is not null or exists (
-              select 1 from public.open_banking_connect_emails e where e.platform_client_id = c.id)))
+              select 1 from public.open_banking_link_requests e where e.platform_client_id = c.id)))
         or c.id = p_platform_client_id
      group by c.id, cu.id
   ) r
 $$;
 
 -- Operators (re-)send a link the way a CPA would: a request row, whose trigger enqueues the job.
-create function public.ob_connect_email_request(
+create function public.ob_link_request_request(
   p_platform_client_id uuid, p_email_to text, p_first_name text default null,
   p_kind text default 'link', p_institution_login_id bigint default null)
 returns jsonb
@@ -44,9 +44,9 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_row public.open_banking_connect_emails%rowtype;
+  v_row public.open_banking_link_requests%rowtype;
 begin
-  insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name, kind, institution_login_id)
+  insert into public.open_banking_link_requests (platform_client_id, email_to, first_name, kind, institution_login_id)
   values (p_platform_client_id, p_email_to, p_first_name, p_kind, p_institution_login_id)
   returning * into v_row;
   return pg_catalog.to_jsonb(v_row);
@@ -86,8 +86,9 @@ as $$
       from private.ob_webhook_events ev order by ev.id desc limit p_limit) e
 $$;
 
--- A Connect Fix (re-consent) link for a login whose consent is closing, sent to the address the
--- last link went to. At most one open Fix request per login: repeated reminders add nothing.
+-- A Connect Fix (re-consent) link for a login whose consent is closing. Fix links are not emailed
+-- (the platform delivers them), so the request needs no address. At most one open Fix request per
+-- login: repeated reminders add nothing.
 create function public.ob_request_fix_link(p_institution_login_id bigint)
 returns jsonb
 language plpgsql
@@ -96,29 +97,20 @@ set search_path = ''
 as $$
 declare
   v_client uuid;
-  v_email text;
-  v_row public.open_banking_connect_emails%rowtype;
+  v_row public.open_banking_link_requests%rowtype;
 begin
   select l.platform_client_id into v_client from public.open_banking_institution_logins l where l.id = p_institution_login_id;
   if v_client is null then
     raise exception 'unknown institution login %', p_institution_login_id using errcode = 'P0002';
   end if;
-  select * into v_row from public.open_banking_connect_emails e
+  select * into v_row from public.open_banking_link_requests e
    where e.institution_login_id = p_institution_login_id and e.kind = 'fix'
      and (e.status in ('queued', 'sending') or (e.status = 'ready' and e.ttl_expires_at > now()));
   if found then
     return pg_catalog.to_jsonb(v_row) || pg_catalog.jsonb_build_object('created', false);
   end if;
-  select e.email_to into v_email from public.open_banking_connect_emails e
-   where e.platform_client_id = v_client order by e.created_at desc limit 1;
-  if v_email is null then
-    select c.email into v_email from public.clients c where c.id = v_client;
-  end if;
-  if v_email is null then
-    raise exception 'no email address known for the client of login %', p_institution_login_id using errcode = 'P0002';
-  end if;
-  insert into public.open_banking_connect_emails (platform_client_id, email_to, kind, institution_login_id)
-  values (v_client, v_email, 'fix', p_institution_login_id)
+  insert into public.open_banking_link_requests (platform_client_id, kind, institution_login_id)
+  values (v_client, 'fix', p_institution_login_id)
   returning * into v_row;
   return pg_catalog.to_jsonb(v_row) || pg_catalog.jsonb_build_object('created', true);
 end
@@ -130,7 +122,7 @@ declare
 begin
   foreach f in array array[
     'public.ob_status_report(uuid)',
-    'public.ob_connect_email_request(uuid, text, text, text, bigint)',
+    'public.ob_link_request_request(uuid, text, text, text, bigint)',
     'public.ob_webhook_event_replay(bigint)',
     'public.ob_webhook_events_recent(integer)',
     'public.ob_request_fix_link(bigint)']

@@ -74,8 +74,10 @@ def as_cpa(database_url: str, cpa_id: uuid.UUID) -> Iterator[psycopg.Connection[
         yield conn
 
 
-def sandbox_truth(sandbox_api: httpx.Client, customer_id: str) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
-    body = sandbox_api.get(f"/_sandbox/customers/{customer_id}").json()
+def sandbox_truth(
+    sandbox_api: httpx.Client, finicity_customer_id: str
+) -> dict[str, tuple[int, Decimal, frozenset[int]]]:
+    body = sandbox_api.get(f"/_sandbox/customers/{finicity_customer_id}").json()
     return {
         a["id"]: (len(a["liveTransactionIds"]), Decimal(a["liveAmountTotal"]), frozenset(a["liveTransactionIds"]))
         for a in body["accounts"]

@@ -29,13 +29,13 @@ def story(database_url, sandbox_proc: Proc, service_proc: Proc) -> dict:
         pg.execute("insert into public.clients (id, user_id, name) values (%s, %s, 'Ops Client')", (client, cpa))
         request_id = _request_link(database_url, cpa, client, "ops@client.test")
         _sent_link(database_url, cpa, request_id)
-        customer_id = _customer_id(pg, client)
+        finicity_customer_id = _customer_id(pg, client)
     with httpx.Client(base_url=sandbox_proc.url, timeout=60) as sandbox_api:
-        _complete(sandbox_api, customer_id, seed=21)
-        truth = sandbox_truth(sandbox_api, customer_id)
+        _complete(sandbox_api, finicity_customer_id, seed=21)
+        truth = sandbox_truth(sandbox_api, finicity_customer_id)
         wait_for("the sync", lambda: cpa_view(database_url, cpa, client) == truth, timeout=90)
-        details = sandbox_api.get(f"/_sandbox/customers/{customer_id}").json()
-    return {"customer_id": customer_id, "accounts": details["accounts"]}
+        details = sandbox_api.get(f"/_sandbox/customers/{finicity_customer_id}").json()
+    return {"finicity_customer_id": finicity_customer_id, "accounts": details["accounts"]}
 
 
 def test_no_secret_token_or_full_account_number_reaches_the_service_log(story, service_proc: Proc,

@@ -17,7 +17,7 @@ from service.runtime import Services
 from service.sync.consent import check_consent
 from service.sync.customer import sync_customer
 from service.sync.delete import delete_customer
-from service.sync.link import ensure_customer, send_connect_email
+from service.sync.link import deliver_link, ensure_customer
 from service.sync.mapping import customer_username
 from service.wiring import services_for
 from tests.support.processes import local_env
@@ -57,7 +57,7 @@ def _job(kind: str, payload: dict, attempts: int = 1, max_attempts: int = 8) -> 
 
 def _request_link(pg: psycopg.Connection, client_id: uuid.UUID, email: str = "owner@client.test") -> str:
     (row_id,) = pg.execute(
-        "insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name) "
+        "insert into public.open_banking_link_requests (platform_client_id, email_to, first_name) "
         "values (%s, %s, 'Olive') returning id",
         (client_id, email),
     ).fetchone()
@@ -67,15 +67,15 @@ def _request_link(pg: psycopg.Connection, client_id: uuid.UUID, email: str = "ow
 async def _linked_customer(
     services: Services, sandbox: AsyncTestClient, client_id: uuid.UUID, profile: dict | None = None
 ) -> str:
-    customer_id = await ensure_customer(services, client_id, "Olive")
+    finicity_customer_id = await ensure_customer(services, client_id, "Olive")
     link = await services.finicity.generate_connect_link(
-        customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
+        finicity_customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
     )
     assert link.link
     response = await sandbox.post(
         "/_sandbox/connect/complete",
         json={
-            "customerId": customer_id,
+            "customerId": finicity_customer_id,
             "wait": False,
             "profile": {
                 "accounts": 3,
@@ -87,11 +87,11 @@ async def _linked_customer(
         },
     )
     assert response.status_code == 200, response.text
-    return customer_id
+    return finicity_customer_id
 
 
-def _sandbox_truth(sandbox: AsyncTestClient, customer_id: str) -> Truth:
-    return sandbox_state_truth(sandbox.app.state.sandbox, customer_id)
+def _sandbox_truth(sandbox: AsyncTestClient, finicity_customer_id: str) -> Truth:
+    return sandbox_state_truth(sandbox.app.state.sandbox, finicity_customer_id)
 
 
 def _db_truth(pg: psycopg.Connection, client_id: uuid.UUID) -> Truth:
@@ -103,10 +103,10 @@ async def test_link_request_creates_the_customer_and_sends_the_connect_email(
 ) -> None:
     client_id = make_client(make_cpa())
     request_id = _request_link(pg, client_id, "olive@client.test")
-    await send_connect_email(services, _job("send_connect_email", {"connect_email_id": request_id}))
+    await deliver_link(services, _job("deliver_link", {"link_request_id": request_id}))
 
     status, link, ttl = pg.execute(
-        "select status, link, ttl_expires_at from public.open_banking_connect_emails where id = %s", (request_id,)
+        "select status, link, ttl_expires_at from public.open_banking_link_requests where id = %s", (request_id,)
     ).fetchone()
     customer = pg.execute(
         "select finicity_customer_id, finicity_username, link_status from "
@@ -127,9 +127,9 @@ async def test_link_request_creates_the_customer_and_sends_the_connect_email(
 async def test_a_link_request_sent_already_is_not_sent_twice(services, sandbox, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
     request_id = _request_link(pg, client_id, "twice@client.test")
-    job = _job("send_connect_email", {"connect_email_id": request_id})
-    await send_connect_email(services, job)
-    await send_connect_email(services, job)
+    job = _job("deliver_link", {"link_request_id": request_id})
+    await deliver_link(services, job)
+    await deliver_link(services, job)
     outbox = (await sandbox.get("/_sandbox/outbox")).json()
     emails = [
         e
@@ -145,9 +145,9 @@ async def test_a_duplicate_username_is_resolved_by_lookup_not_a_second_customer(
     client_id = make_client(make_cpa())
     # An earlier attempt created the customer at Mastercard but its answer was lost.
     made = await services.finicity.create_customer(customer_username(client_id), first_name="Olive", testing=True)
-    customer_id = await ensure_customer(services, client_id, "Olive")
+    finicity_customer_id = await ensure_customer(services, client_id, "Olive")
     found = await services.finicity.find_customer_by_username(customer_username(client_id))
-    assert customer_id == made.id == found.id
+    assert finicity_customer_id == made.id == found.id
 
 
 async def test_a_refused_link_is_recorded_with_a_message_a_cpa_can_read(
@@ -158,9 +158,9 @@ async def test_a_refused_link_is_recorded_with_a_message_a_cpa_can_read(
     settings = settings_factory(open_banking_base_url=SANDBOX_URL, open_banking_app_key="wrong-app-key")
     async with services_for(settings, finicity_http=sandbox) as services:
         with pytest.raises(PermanentJobError):
-            await send_connect_email(services, _job("send_connect_email", {"connect_email_id": request_id}))
+            await deliver_link(services, _job("deliver_link", {"link_request_id": request_id}))
     status, message = pg.execute(
-        "select status, error_message from public.open_banking_connect_emails where id = %s", (request_id,)
+        "select status, error_message from public.open_banking_link_requests where id = %s", (request_id,)
     ).fetchone()
     assert status == "failed"
     assert message and "credentials" in message.lower() and "wrong-app-key" not in message
@@ -170,10 +170,10 @@ async def test_a_first_sync_stores_exactly_the_banks_accounts_and_transactions(
     services, sandbox, pg, make_cpa, make_client
 ) -> None:
     client_id = make_client(make_cpa())
-    customer_id = await _linked_customer(services, sandbox, client_id)
-    result = await sync_customer(services, customer_id)
+    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
+    result = await sync_customer(services, finicity_customer_id)
 
-    truth = _sandbox_truth(sandbox, customer_id)
+    truth = _sandbox_truth(sandbox, finicity_customer_id)
     assert _db_truth(pg, client_id) == truth
     assert result.transactions == sum(n for n, _, _ in truth.values()) > 0
     (snapshots,) = pg.execute(
@@ -190,33 +190,33 @@ async def test_a_first_sync_stores_exactly_the_banks_accounts_and_transactions(
 
 async def test_a_repeated_sync_writes_no_duplicates(services, sandbox, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
-    customer_id = await _linked_customer(services, sandbox, client_id)
-    await sync_customer(services, customer_id)
-    again = await sync_customer(services, customer_id)
+    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
+    await sync_customer(services, finicity_customer_id)
+    again = await sync_customer(services, finicity_customer_id)
     assert again.written == 0
-    assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, customer_id)
+    assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, finicity_customer_id)
 
 
 async def test_pending_rows_that_post_under_new_ids_and_shadow_rows_leave_no_duplicates(
     services, sandbox, pg, make_cpa, make_client
 ) -> None:
     client_id = make_client(make_cpa())
-    customer_id = await _linked_customer(services, sandbox, client_id)
-    await sync_customer(services, customer_id)
+    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
+    await sync_customer(services, finicity_customer_id)
     advanced = await sandbox.post(
         "/_sandbox/bank/advance",
-        json={"customerId": customer_id, "days": 2, "newPerAccount": 4, "postPending": True, "shadow": 2},
+        json={"customerId": finicity_customer_id, "days": 2, "newPerAccount": 4, "postPending": True, "shadow": 2},
     )
     assert advanced.status_code == 200, advanced.text
-    await sync_customer(services, customer_id)
-    assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, customer_id)
+    await sync_customer(services, finicity_customer_id)
+    assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, finicity_customer_id)
 
 
 async def test_faults_slow_a_sync_down_but_change_nothing_in_the_result(
     services, sandbox, pg, make_cpa, make_client
 ) -> None:
     client_id = make_client(make_cpa())
-    customer_id = await _linked_customer(services, sandbox, client_id)
+    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
     for fault in (
         {"endpoint": "*", "kind": "429", "rate": 0.15, "retryAfter": 0, "seed": 1},
         {"endpoint": "*", "kind": "503", "rate": 0.15, "seed": 2},
@@ -225,16 +225,16 @@ async def test_faults_slow_a_sync_down_but_change_nothing_in_the_result(
     ):
         assert (await sandbox.post("/_sandbox/faults", json=fault)).status_code == 201
     services.finicity.max_retries = 8
-    await sync_customer(services, customer_id)
+    await sync_customer(services, finicity_customer_id)
     faults = (await sandbox.get("/_sandbox/faults")).json()["faults"]
     assert all(f["fired"] > 0 for f in faults), faults
-    assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, customer_id)
+    assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, finicity_customer_id)
 
 
 async def test_consent_close_to_expiry_flags_the_login_for_reauth(services, sandbox, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
-    customer_id = await _linked_customer(services, sandbox, client_id, {"consentDays": 10})
-    await sync_customer(services, customer_id)
+    finicity_customer_id = await _linked_customer(services, sandbox, client_id, {"consentDays": 10})
+    await sync_customer(services, finicity_customer_id)
     (login_id,) = pg.execute(
         "select id from public.open_banking_institution_logins where platform_client_id = %s", (client_id,)
     ).fetchone()
@@ -244,11 +244,11 @@ async def test_consent_close_to_expiry_flags_the_login_for_reauth(services, sand
 
 async def test_delete_removes_the_finicity_customer_and_every_row(services, sandbox, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
-    customer_id = await _linked_customer(services, sandbox, client_id)
-    await sync_customer(services, customer_id)
+    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
+    await sync_customer(services, finicity_customer_id)
     result = await delete_customer(services, {"platform_client_id": str(client_id)})
     assert result["deleted"] is True and result["transactions"] > 0
-    assert customer_id not in sandbox.app.state.sandbox.customers
+    assert finicity_customer_id not in sandbox.app.state.sandbox.customers
     for table in (
         "open_banking_customers",
         "open_banking_accounts",

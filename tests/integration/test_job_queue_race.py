@@ -12,7 +12,7 @@ def _claim_all(database_url: str, worker: str, kind_marker: str, claimed: list[i
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("set role service_role")
         while True:
-            (jobs,) = conn.execute("select public.ob_jobs_claim(%s, 7, 300)", (worker,)).fetchone()
+            (jobs,) = conn.execute("select public.ob_job_claim(%s, 7, 300)", (worker,)).fetchone()
             ours = [job["id"] for job in jobs if job["payload"].get("race") == kind_marker]
             claimed.extend(ours)
             for job in jobs:

@@ -43,14 +43,14 @@ async def test_customer_upsert_round_trips_and_is_idempotent(rpc, make_cpa, make
 
 async def test_money_travels_exactly_through_the_adapter(rpc, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
-    customer_id = f"fc{client_id.hex[:12]}"
+    finicity_customer_id = f"fc{client_id.hex[:12]}"
     await rpc.call(
         "ob_customer_upsert",
         {
             "p_platform_client_id": client_id,
             "p_username": f"u{client_id.hex}",
             "p_customer_type": "testing",
-            "p_finicity_customer_id": customer_id,
+            "p_finicity_customer_id": finicity_customer_id,
         },
     )
     account_id = f"acct-{client_id.hex[:8]}"
@@ -58,7 +58,7 @@ async def test_money_travels_exactly_through_the_adapter(rpc, pg, make_cpa, make
     await rpc.call(
         "ob_accounts_upsert",
         {
-            "p_finicity_customer_id": customer_id,
+            "p_finicity_customer_id": finicity_customer_id,
             "p_fetched_at": fetched_at,
             "p_accounts": [
                 {
@@ -137,7 +137,7 @@ async def test_supabase_adapter_with_a_browser_jwt_is_refused(authenticator_url,
     await port.open()
     try:
         with pytest.raises(RpcError) as caught:
-            await port.call("ob_jobs_claim", {"p_worker": "intruder", "p_limit": 10})
+            await port.call("ob_job_claim", {"p_worker": "intruder", "p_limit": 10})
         assert caught.value.code == "42501"
     finally:
         await port.close()

@@ -66,7 +66,7 @@ def outcome_count(services: Services, source: str, outcome: str) -> float:
     return value or 0.0
 
 
-def customer_id() -> str:
+def new_finicity_customer_id() -> str:
     return str(uuid.uuid4().int)[:10]
 
 
@@ -74,7 +74,7 @@ def customer_id() -> str:
 
 async def test_a_signed_connect_event_is_stored_once_with_its_job(
         client: AsyncTestClient, services: Services, pg: psycopg.Connection, stored: list[int]) -> None:
-    event = connect_event(customer_id(), "added", {"institutionId": "102176", "accounts": []})
+    event = connect_event(new_finicity_customer_id(), "added", {"institutionId": "102176", "accounts": []})
     body = compact(event)
     headers = connect_headers(body, secret(services)) | {"X-Custom-Trace": "abc", "Authorization": "Bearer x"}
     response = await client.post(CONNECT_URL, content=body, headers=headers)
@@ -94,7 +94,7 @@ async def test_a_signed_connect_event_is_stored_once_with_its_job(
 
 async def test_a_repeated_connect_event_is_acknowledged_and_not_stored_again(
         client: AsyncTestClient, services: Services, pg: psycopg.Connection, stored: list[int]) -> None:
-    body = compact(connect_event(customer_id(), "done"))
+    body = compact(connect_event(new_finicity_customer_id(), "done"))
     headers = connect_headers(body, secret(services))
     first = await client.post(CONNECT_URL, content=body, headers=headers)
     stored.append(first.json()["event_id"])
@@ -112,7 +112,7 @@ async def test_a_connect_event_without_an_event_id_is_keyed_by_its_body_hash(
         client: AsyncTestClient, services: Services, pg: psycopg.Connection, stored: list[int]) -> None:
     import hashlib
 
-    body = compact({"customerId": customer_id(), "eventType": "started", "payload": {}})
+    body = compact({"customerId": new_finicity_customer_id(), "eventType": "started", "payload": {}})
     response = await client.post(CONNECT_URL, content=body, headers=connect_headers(body, secret(services)))
     assert response.status_code == 202
     stored.append(response.json()["event_id"])
@@ -122,7 +122,7 @@ async def test_a_connect_event_without_an_event_id_is_keyed_by_its_body_hash(
 @pytest.mark.parametrize("signature", [None, "", "0" * 64, "not-hex", "wrong-secret"])
 async def test_a_bad_or_missing_connect_signature_is_401_and_stores_nothing(
         client: AsyncTestClient, services: Services, pg: psycopg.Connection, signature: str | None) -> None:
-    event = connect_event(customer_id(), "done")
+    event = connect_event(new_finicity_customer_id(), "done")
     body = compact(event)
     headers = {"Content-Type": "application/json"}
     if signature == "wrong-secret":
@@ -196,7 +196,7 @@ async def test_an_unsigned_ping_is_401(client: AsyncTestClient) -> None:
 
 async def test_an_unknown_connect_event_type_is_stored_and_acknowledged(
         client: AsyncTestClient, services: Services, pg: psycopg.Connection, stored: list[int]) -> None:
-    event = connect_event(customer_id(), "somethingNewFromMastercard", {"x": 1})
+    event = connect_event(new_finicity_customer_id(), "somethingNewFromMastercard", {"x": 1})
     body = compact(event)
     response = await client.post(CONNECT_URL, content=body, headers=connect_headers(body, secret(services)))
     assert response.status_code == 202
@@ -208,7 +208,7 @@ async def test_an_unknown_connect_event_type_is_stored_and_acknowledged(
 async def test_database_down_is_503_with_retry_after(settings: Settings, url: str) -> None:
     async with AsyncTestClient(app=make_app(settings, closed_port_rpc)) as test_client:
         down: Services = test_client.app.state.services
-        body = compact(connect_event(customer_id(), "done"))
+        body = compact(connect_event(new_finicity_customer_id(), "done"))
         headers = connect_headers(body, secret(down)) if url == CONNECT_URL else obwms_headers(body)
         response = await test_client.post(url, content=body, headers=headers)
     assert response.status_code == 503
@@ -221,7 +221,8 @@ async def test_database_down_is_503_with_retry_after(settings: Settings, url: st
 
 def reminder(login_id: int = 6026370998) -> dict[str, Any]:
     return {"eventId": str(uuid.uuid4()), "eventType": "authorization.expiration.reminder",
-            "eventTime": "2026-01-01T00:00:00Z", "customerId": customer_id(), "institutionLoginId": login_id,
+            "eventTime": "2026-01-01T00:00:00Z", "customerId": new_finicity_customer_id(),
+            "institutionLoginId": login_id,
             "data": {"institutionId": "102176", "daysUntilExpiration": 7}}
 
 
@@ -282,7 +283,7 @@ async def test_a_signed_obwms_event_without_a_message_id_is_400(
 async def test_a_forged_event_changes_nothing_in_any_table(
         client: AsyncTestClient, pg: psycopg.Connection) -> None:
     stranger = ec.generate_private_key(ec.SECP256R1())
-    connect_body = compact(connect_event(customer_id(), "added", {"institutionId": "1", "accounts": [
+    connect_body = compact(connect_event(new_finicity_customer_id(), "added", {"institutionId": "1", "accounts": [
         {"id": "999", "number": "12345678", "institutionLoginId": 1, "customerId": "1"}]}))
     obwms_body = compact(reminder())
     forged = [
@@ -316,7 +317,7 @@ async def test_during_a_secret_rotation_the_previous_secret_still_verifies(datab
     codes = []
     async with AsyncTestClient(app=make_app(settings)) as client:
         for secret_value in ("old-partner-secret-1", "new-partner-secret-2", "some-other-secret-3"):
-            body = compact(connect_event(customer_id(), "started", {}))
+            body = compact(connect_event(new_finicity_customer_id(), "started", {}))
             response = await client.post(CONNECT_URL, content=body, headers=connect_headers(body, secret_value))
             codes.append(response.status_code)
             if response.status_code == 202:

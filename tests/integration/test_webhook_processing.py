@@ -351,10 +351,10 @@ async def test_an_expiry_reminder_flags_the_login_for_reauth(
     ]
 
 
-async def test_an_expiry_reminder_asks_for_a_fix_email_when_the_platform_enables_it(
+async def test_an_expiry_reminder_requests_a_fix_link_when_the_platform_enables_it(
     rpc: PostgresRpc, database_url: str, customer: Customer, pg: psycopg.Connection
 ) -> None:
-    services = make_services(local_settings(database_url, open_banking_send_fix_email=True), rpc)
+    services = make_services(local_settings(database_url, open_banking_request_fix_links=True), rpc)
     await deliver(services, customer, "added", added(customer, "g1", oauth=False), offset_ms=3000)
     await deliver(
         services,
@@ -364,7 +364,7 @@ async def test_an_expiry_reminder_asks_for_a_fix_email_when_the_platform_enables
         body=expiry_reminder(customer),
     )
     jobs = queued_jobs(pg, customer, "check_consent")
-    assert [(j[0]["send_fix_email"], j[1]) for j in jobs] == [(True, f"consent-fix:{customer.login_id}")]
+    assert [(j[0]["request_fix_link"], j[1]) for j in jobs] == [(True, f"consent-fix:{customer.login_id}")]
 
 
 async def test_a_reminder_for_an_unknown_login_is_processed_with_a_note(

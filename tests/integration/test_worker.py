@@ -139,7 +139,7 @@ async def test_notify_wakes_an_idle_worker_long_before_its_poll(pg, settings_fac
         runner = asyncio.create_task(worker.run())
         listener = asyncio.create_task(services.rpc.listen(worker.wake))
         await asyncio.sleep(0.5)  # idle, listening
-        pg.execute("select public.ob_jobs_enqueue('check_consent', '{}'::jsonb)")
+        pg.execute("select public.ob_job_enqueue('check_consent', '{}'::jsonb)")
         woke = time.monotonic()
         await asyncio.wait_for(done.wait(), 5)
         latency = time.monotonic() - woke

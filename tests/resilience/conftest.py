@@ -278,13 +278,13 @@ def service_events(proc: Proc, event: str | None = None) -> list[dict[str, Any]]
 class LinkedCustomer:
     cpa_id: uuid.UUID
     client_id: uuid.UUID
-    customer_id: str  # the Finicity customer id
+    finicity_customer_id: str  # the Finicity customer id
     completed: dict[str, Any]  # /_sandbox/connect/complete's answer
 
 
 def complete_connect(
-    sandbox_url: str, customer_id: str, *, accounts: int = 2, months: int = 3, per_month: int = 10, seed: int = 1,
-    oauth: bool = True, wait: bool = True,
+    sandbox_url: str, finicity_customer_id: str, *, accounts: int = 2, months: int = 3, per_month: int = 10,
+    seed: int = 1, oauth: bool = True, wait: bool = True,
 ) -> dict[str, Any]:
     """The client finishes Connect at the sandbox (FinBank profile); with wait=False the webhooks are
     delivered (and retried) in the background."""
@@ -292,7 +292,7 @@ def complete_connect(
                "transactionsPerAccountPerMonth": per_month}
     response = httpx.post(
         f"{sandbox_url}/_sandbox/connect/complete",
-        json={"customerId": customer_id, "wait": wait, "profile": profile},
+        json={"customerId": finicity_customer_id, "wait": wait, "profile": profile},
         timeout=120,
     )
     assert response.status_code == 200, response.text
@@ -331,19 +331,19 @@ def linked_customer_factory(database_url: str, make_cpa, make_client, settings_f
 
         async def link() -> str:
             async with services_for(settings) as services:
-                customer_id = await ensure_customer(services, client, "Maya")
+                finicity_customer_id = await ensure_customer(services, client, "Maya")
                 await services.finicity.generate_connect_link(
-                    customer_id, str(settings.open_banking_redirect_uri), webhook_url,
+                    finicity_customer_id, str(settings.open_banking_redirect_uri), webhook_url,
                     webhook_data={"platformClientId": str(client)} if webhook_url else None,
                 )
-                return customer_id
+                return finicity_customer_id
 
-        customer_id = asyncio.run(link())
+        finicity_customer_id = asyncio.run(link())
         if not complete:
-            return LinkedCustomer(cpa, client, customer_id, {})
-        done = complete_connect(sandbox_url, customer_id, accounts=accounts, months=months, per_month=per_month,
-                                seed=seed, oauth=oauth, wait=wait)
-        return LinkedCustomer(cpa, client, customer_id, done)
+            return LinkedCustomer(cpa, client, finicity_customer_id, {})
+        done = complete_connect(sandbox_url, finicity_customer_id, accounts=accounts, months=months,
+                                per_month=per_month, seed=seed, oauth=oauth, wait=wait)
+        return LinkedCustomer(cpa, client, finicity_customer_id, done)
 
     return make
 

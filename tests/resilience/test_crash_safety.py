@@ -57,10 +57,10 @@ def test_sigkill_during_a_100k_backfill_loses_and_duplicates_nothing(
     assert customer.completed["transactions"] >= 100_000
     delivered = [d for d in customer.completed["deliveries"] if d.get("statusCode")]
     assert delivered and all(d["statusCode"] in (200, 202) for d in delivered)
-    truth = sandbox_truth(httpx.Client(base_url=sandbox.url, timeout=60), customer.customer_id)
+    truth = sandbox_truth(httpx.Client(base_url=sandbox.url, timeout=60), customer.finicity_customer_id)
     setup_done = time.monotonic()
     sync_jobs_sql = "kind = 'sync_customer' and payload->>'finicity_customer_id' = %s"
-    key = (customer.customer_id,)
+    key = (customer.finicity_customer_id,)
 
     def held_by(pid: int) -> list[int]:
         return [j["id"] for j in jobs_for(database_url, sync_jobs_sql, key)
@@ -97,7 +97,7 @@ def test_sigkill_during_a_100k_backfill_loses_and_duplicates_nothing(
     jobs = jobs_for(database_url, sync_jobs_sql, key)
     all_jobs = jobs_for(database_url, "payload->>'finicity_customer_id' = %s or payload->>'event_id' in "
                         "(select id::text from private.ob_webhook_events where finicity_customer_id = %s)",
-                        (customer.customer_id, customer.customer_id))
+                        (customer.finicity_customer_id, customer.finicity_customer_id))
     with connect(database_url) as conn:
         events = conn.execute(
             "select message_id, count(*) from private.ob_webhook_events where finicity_customer_id = %s group by 1",

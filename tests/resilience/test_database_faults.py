@@ -45,9 +45,9 @@ def _status(url: str) -> int | None:
         return None
 
 
-def _signed_connect_event(customer_id: str) -> tuple[bytes, dict[str, str]]:
+def _signed_connect_event(finicity_customer_id: str) -> tuple[bytes, dict[str, str]]:
     body = json.dumps({
-        "customerId": customer_id, "eventType": "processing",
+        "customerId": finicity_customer_id, "eventType": "processing",
         "eventId": f"{int(time.time() * 1000):013d}-{secrets.token_hex(12)}",
         "payload": {"institutionId": "102105"},
     }, separators=(",", ":")).encode()
@@ -61,7 +61,7 @@ def test_postgres_restart_in_the_middle_of_a_sync(
 ) -> None:
     sandbox = sandbox_factory()
     customer = linked_customer_factory(sandbox.url, accounts=6, months=24, per_month=150, seed=21)
-    truth = sandbox_truth(httpx.Client(base_url=sandbox.url, timeout=60), customer.customer_id)
+    truth = sandbox_truth(httpx.Client(base_url=sandbox.url, timeout=60), customer.finicity_customer_id)
     # Pages take 150 ms, so the outage surely falls inside the sync.
     httpx.post(f"{sandbox.url}/_sandbox/faults",
                json={"endpoint": "transactions", "kind": "latency", "latencyMs": 150}).raise_for_status()
@@ -133,9 +133,9 @@ def test_postgres_restart_during_a_webhook_burst(
     try:
         readyz_down = wait_for("/readyz to say 503", lambda: _status(f"{service.url}/readyz") == 503, timeout=15)
         for c in customers:  # the burst: every client finishes Connect while the database is down
-            complete_connect(sandbox.url, c.customer_id, seed=200, wait=False)
+            complete_connect(sandbox.url, c.finicity_customer_id, seed=200, wait=False)
         # A signed event of our own, with the patience of the sandbox (5 s): Mastercard's timeout is short.
-        body, headers = _signed_connect_event(customers[0].customer_id)
+        body, headers = _signed_connect_event(customers[0].finicity_customer_id)
         t = time.monotonic()
         try:
             own: int | str = httpx.post(hook, content=body, headers=headers, timeout=5).status_code
@@ -164,9 +164,9 @@ def test_postgres_restart_during_a_webhook_burst(
     twice = httpx.post(hook, content=body, headers=headers, timeout=30).json()
     assert twice["stored"] is False
 
-    truths = {c.customer_id: sandbox_truth(api, c.customer_id) for c in customers}
+    truths = {c.finicity_customer_id: sandbox_truth(api, c.finicity_customer_id) for c in customers}
     wait_for("every burst customer's data", lambda: all(
-        db_truth(database_url, c.client_id) == truths[c.customer_id] for c in customers), timeout=90)
+        db_truth(database_url, c.client_id) == truths[c.finicity_customer_id] for c in customers), timeout=90)
     wait_for("every badge linked", lambda: all(
         badge_of(database_url, c.cpa_id, c.client_id) == "linked" for c in customers), timeout=30)
 
@@ -180,7 +180,7 @@ def test_postgres_restart_during_a_webhook_burst(
         return deliveries if done and final else None
 
     deliveries = wait_for("the sandbox to finish its retries", all_delivered, timeout=60)
-    ids = {c.customer_id for c in customers}
+    ids = {c.finicity_customer_id for c in customers}
     with connect(database_url) as conn:
         stored = conn.execute(
             "select finicity_customer_id, message_id, count(*) from private.ob_webhook_events "

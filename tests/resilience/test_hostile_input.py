@@ -312,16 +312,16 @@ def test_no_unverified_event_is_acted_on(
     http: httpx.Client, service: Proc, database_url: str, pg: psycopg.Connection[Any], make_cpa, make_client
 ) -> None:
     client = make_client(make_cpa(), "Target of forged webhooks")
-    customer_id = f"forge{uuid.uuid4().int % 10**9}"
+    finicity_customer_id = f"forge{uuid.uuid4().int % 10**9}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("set role service_role")
         conn.execute("select public.ob_customer_upsert(%s, %s, 'testing', %s)",
-                     (client, f"u{client.hex}", customer_id))
+                     (client, f"u{client.hex}", finicity_customer_id))
     secret = local_env()["OPEN_BANKING_PARTNER_SECRET"]
     before = _counts(database_url)
 
     def event(event_type: str, at_ms: int, **payload: Any) -> bytes:
-        return compact({"customerId": customer_id, "eventType": event_type,
+        return compact({"customerId": finicity_customer_id, "eventType": event_type,
                         "eventId": f"{at_ms:013d}-{uuid.uuid4().hex[:24]}", "payload": payload})
 
     now = int(time.time() * 1000) + 1000
@@ -330,7 +330,7 @@ def test_no_unverified_event_is_acted_on(
     other_key = ec.generate_private_key(ec.SECP256R1())
     ts = str(int(time.time()))
     obwms_body = compact({"eventId": str(uuid.uuid4()), "eventType": "authorization.accesstoken.expiry",
-                          "eventTime": "2030-01-01T00:00:00Z", "customerId": customer_id, "data": {}})
+                          "eventTime": "2030-01-01T00:00:00Z", "customerId": finicity_customer_id, "data": {}})
     forged = [
         ("/webhooks/connect", done, {}),
         ("/webhooks/connect", done, {"X-Finicity-Signature": ""}),
@@ -364,12 +364,12 @@ def test_no_unverified_event_is_acted_on(
     assert status == 202
     wait_for("the genuine event to be processed", lambda: pg.execute(
         "select processed_at is not null from private.ob_webhook_events where source = 'connect' "
-        "and finicity_customer_id = %s", (customer_id,)).fetchone()[0], timeout=20)
+        "and finicity_customer_id = %s", (finicity_customer_id,)).fetchone()[0], timeout=20)
     link_status, error_code = pg.execute(
         "select link_status, last_error_code from public.open_banking_customers where finicity_customer_id = %s",
-        (customer_id,)).fetchone()
+        (finicity_customer_id,)).fetchone()
     stored = pg.execute("select count(*) from private.ob_webhook_events where finicity_customer_id = %s",
-                        (customer_id,)).fetchone()[0]
+                        (finicity_customer_id,)).fetchone()[0]
     print(f"\n[hostile http] forged deliveries {len(forged)} -> {dict(refused)}; stored for the customer {stored} "
           f"(the genuine one); link status {link_status}, error code {error_code}; acted on 0")
     assert stored == 1 and link_status == "pending" and error_code is None
@@ -378,13 +378,13 @@ def test_no_unverified_event_is_acted_on(
 # ---- the database, as a signed-in CPA -----------------------------------------------------------------
 
 PUBLIC_TABLES = [
-    "open_banking_customers", "open_banking_connect_emails", "open_banking_institution_logins",
+    "open_banking_customers", "open_banking_link_requests", "open_banking_institution_logins",
     "open_banking_accounts", "open_banking_transactions", "open_banking_balance_snapshots",
     "open_banking_sync_requests",
 ]
-CONNECT_EMAIL_COLUMNS = ("platform_client_id", "email_to", "first_name", "kind", "institution_login_id")
+LINK_REQUEST_COLUMNS = ("platform_client_id", "email_to", "first_name", "kind", "institution_login_id")
 FORBIDDEN = {
-    "open_banking_connect_emails": ["id", "requested_by", "status", "link", "ttl_expires_at", "error_message",
+    "open_banking_link_requests": ["id", "requested_by", "status", "link", "ttl_expires_at", "error_message",
                                     "sent_at", "created_at", "updated_at"],
     "open_banking_sync_requests": ["id", "requested_by", "status", "accounts_synced", "transactions_synced",
                                    "error_message", "started_at", "finished_at", "created_at"],
@@ -426,12 +426,13 @@ def tenants(database_url: str) -> Iterator[dict[str, Any]]:
         conn.execute("insert into public.open_banking_balance_snapshots (account_id, platform_client_id, "
                      "snapshot_date, balance, captured_at) values (%s, %s, current_date, 10, now())",
                      (a_account, a_client))
-        (email_id,) = conn.execute("insert into public.open_banking_connect_emails (platform_client_id, email_to) "
-                                   "values (%s, 'a@a.test') returning id", (a_client,)).fetchone()
+        (link_request_id,) = conn.execute("insert into public.open_banking_link_requests "
+                                          "(platform_client_id, email_to) values (%s, 'a@a.test') returning id",
+                                          (a_client,)).fetchone()
         (sync_id,) = conn.execute("insert into public.open_banking_sync_requests (platform_client_id) values (%s) "
                                   "returning id", (a_client,)).fetchone()
         conn.execute("delete from private.ob_jobs where dedupe_key in (%s, %s)",
-                     (f"connect_email:{email_id}", f"sync_request:{sync_id}"))
+                     (f"link_request:{link_request_id}", f"sync_request:{sync_id}"))
     yield {"a": a, "b": b, "a_client": a_client, "b_client": b_client, "a_login": a_login, "b_login": b_login}
 
 
@@ -505,8 +506,8 @@ login_ids = st.one_of(st.none(), st.sampled_from(["own", "other_cpa"]), st.integ
 @settings(fuzz, max_examples=700)
 @given(client=clients_for, email=emails, name=names, kind=kinds, login=login_ids,
        present=st.sets(st.sampled_from(["first_name", "kind", "institution_login_id"])),
-       forbidden=st.sets(st.sampled_from(FORBIDDEN["open_banking_connect_emails"]), max_size=2))
-def test_connect_email_inserts_by_a_cpa_are_refused_unless_own_and_valid(
+       forbidden=st.sets(st.sampled_from(FORBIDDEN["open_banking_link_requests"]), max_size=2))
+def test_link_request_inserts_by_a_cpa_are_refused_unless_own_and_valid(
     as_b: psycopg.Connection[Any], tenants: dict[str, Any], client: str, email: Any, name: Any, kind: Any, login: Any,
     present: set[str], forbidden: set[str],
 ) -> None:
@@ -523,7 +524,7 @@ def test_connect_email_inserts_by_a_cpa_are_refused_unless_own_and_valid(
     for column in forbidden:
         row[column] = {"id": str(uuid.uuid4()), "requested_by": str(tenants["a"]), "status": "sent",
                        "link": "https://evil.test/connect"}.get(column, "2030-01-01T00:00:00Z")
-    sql, params = _postgrest_insert("open_banking_connect_emails", row)
+    sql, params = _postgrest_insert("open_banking_link_requests", row)
     state = _sqlstate(as_b, sql, params)
 
     effective_login = row.get("institution_login_id")
@@ -578,7 +579,7 @@ def test_a_valid_request_by_its_owner_is_stamped_with_the_owner_and_a_clean_stat
 ) -> None:
     with acting_as(database_url, "authenticated", tenants["b"]) as conn:
         with conn.transaction():
-            sql, params = _postgrest_insert("open_banking_connect_emails", {
+            sql, params = _postgrest_insert("open_banking_link_requests", {
                 "platform_client_id": str(tenants["b_client"]), "email_to": "o'brien@client.test",
                 "first_name": "Robert'); drop table public.clients; --"})
             _, requested_by, status = conn.execute(sql, params).fetchone()
@@ -653,7 +654,7 @@ def test_no_row_is_visible_or_writable_across_cpas(database_url: str, tenants: d
                                for r in relations), {"c": tenants["b_client"]}).fetchall())
         clients_seen = conn.execute("select count(*) from public.clients where id = %s", (a_client,)).fetchone()[0]
         writes = {
-            "update": _sqlstate(conn, "update public.open_banking_connect_emails set email_to = 'x@evil.test' "
+            "update": _sqlstate(conn, "update public.open_banking_link_requests set email_to = 'x@evil.test' "
                                       "where platform_client_id = %s", (a_client,)),
             "delete": _sqlstate(conn, "delete from public.open_banking_sync_requests where platform_client_id = %s",
                                 (a_client,)),

@@ -69,16 +69,16 @@ async def services(settings_factory, sandbox) -> AsyncIterator[Services]:
 
 
 async def _linked_customer(services: Services, sandbox: AsyncTestClient[Any], client_id: uuid.UUID, seed: int) -> str:
-    customer_id = await ensure_customer(services, client_id, "Faulty")
+    finicity_customer_id = await ensure_customer(services, client_id, "Faulty")
     await services.finicity.generate_connect_link(
-        customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
+        finicity_customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
     )
     response = await sandbox.post(
         "/_sandbox/connect/complete",
-        json={"customerId": customer_id, "wait": False, "profile": {**PROFILE, "seed": seed}},
+        json={"customerId": finicity_customer_id, "wait": False, "profile": {**PROFILE, "seed": seed}},
     )
     assert response.status_code == 200, response.text
-    return customer_id
+    return finicity_customer_id
 
 
 def _operation_total(stats: dict[str, Any]) -> Counter[str]:
@@ -131,20 +131,21 @@ async def test_syncs_under_mastercard_faults_end_exact_with_bounded_retries(
     failures: dict[str, list[str]] = defaultdict(list)
     lanes = asyncio.Semaphore(WORKER_LANES)
 
-    async def run_job(customer_id: str) -> None:
-        current_customer.set(customer_id)
+    async def run_job(finicity_customer_id: str) -> None:
+        current_customer.set(finicity_customer_id)
         for attempt in range(1, JOB_MAX_ATTEMPTS + 1):
-            job_attempt[customer_id] = attempt
-            job = Job(id=0, kind="sync_customer", payload={"finicity_customer_id": customer_id},
+            job_attempt[finicity_customer_id] = attempt
+            job = Job(id=0, kind="sync_customer", payload={"finicity_customer_id": finicity_customer_id},
                       attempts=attempt, max_attempts=JOB_MAX_ATTEMPTS)
             async with lanes:
                 try:
                     await sync_customer_job(services, job)
                     return
                 except Exception as exc:  # the worker records it and runs the job again later
-                    failures[customer_id].append(f"{type(exc).__name__}: {exc}"[:160])
+                    failures[finicity_customer_id].append(f"{type(exc).__name__}: {exc}"[:160])
             await asyncio.sleep(min(0.2, 0.01 * 2**attempt))  # the worker's backoff, shortened
-        raise AssertionError(f"{customer_id}: the job used its {JOB_MAX_ATTEMPTS} attempts: {failures[customer_id]}")
+        raise AssertionError(
+            f"{finicity_customer_id}: the job used its {JOB_MAX_ATTEMPTS} attempts: {failures[finicity_customer_id]}")
 
     clock_task = asyncio.create_task(clock())
     sync_began = time.monotonic()
@@ -163,8 +164,8 @@ async def test_syncs_under_mastercard_faults_end_exact_with_bounded_retries(
     # ---- exact data ------------------------------------------------------------------------------
     state = sandbox.app.state.sandbox
     comparison = Comparison()
-    for client_id, customer_id in zip(clients, customers, strict=True):
-        comparison.add(sandbox_state_truth(state, customer_id), db_client_truth(pg, client_id))
+    for client_id, finicity_customer_id in zip(clients, customers, strict=True):
+        comparison.add(sandbox_state_truth(state, finicity_customer_id), db_client_truth(pg, client_id))
     statuses = dict(pg.execute(
         "select link_status, count(*) from public.open_banking_customers where platform_client_id = any(%s) "
         "group by 1", (clients,)).fetchall())

@@ -41,7 +41,7 @@ def test_two_replicas_split_the_work_run_each_job_once_and_authenticate_once(
         linked_customer_factory(sandbox.url, accounts=2, months=2, per_month=5, seed=300 + i, name=f"Replica {i}")
         for i in range(CUSTOMERS)
     ]
-    truths = {c.customer_id: sandbox_truth(api, c.customer_id) for c in customers}
+    truths = {c.finicity_customer_id: sandbox_truth(api, c.finicity_customer_id) for c in customers}
     clear_partner_token(database_url)  # an empty token cache: the first job anywhere must authenticate
     auth_before = api.get("/_sandbox/stats").json()["partnerAuth"]["count"]
     ops_before = api.get("/_sandbox/stats").json()["operations"]
@@ -86,7 +86,8 @@ def test_two_replicas_split_the_work_run_each_job_once_and_authenticate_once(
                 "select status from public.open_banking_sync_requests where id = any(%s::uuid[])", (request_ids,)
             ).fetchall()
         )
-    mismatched = [c.customer_id for c in customers if db_truth(database_url, c.client_id) != truths[c.customer_id]]
+    mismatched = [c.finicity_customer_id for c in customers
+                  if db_truth(database_url, c.client_id) != truths[c.finicity_customer_id]]
     calls = {
         op: sum(n.values()) - sum(ops_before.get(op, {}).values())
         for op, n in stats["operations"].items()
@@ -141,5 +142,5 @@ def test_a_lapsed_lease_does_not_start_a_twin_while_the_first_run_is_alive(
           f"overlapping={overlaps}")
     assert job["status"] == "succeeded"
     assert db_truth(database_url, customer.client_id) == sandbox_truth(
-        httpx.Client(base_url=sandbox.url, timeout=60), customer.customer_id)
+        httpx.Client(base_url=sandbox.url, timeout=60), customer.finicity_customer_id)
     assert not overlaps, f"job {job['id']} ran twice at once: {runs}"

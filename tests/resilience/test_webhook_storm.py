@@ -43,14 +43,14 @@ ERROR_CODES = (103, 108, 185, 187, 945)
 
 @dataclass(frozen=True)
 class Event:
-    customer_id: str
+    finicity_customer_id: str
     event_id: str
     event_type: str
     at_ms: int
     body: bytes
 
 
-def _session(customer_id: str, start_ms: int, size: int, outcome: str, rng: random.Random) -> list[Event]:
+def _session(finicity_customer_id: str, start_ms: int, size: int, outcome: str, rng: random.Random) -> list[Event]:
     types = ["started", "institutionSupported", "adding"]
     types += ["processing"] * max(0, size - len(types) - 1)
     types.append(outcome)
@@ -61,13 +61,13 @@ def _session(customer_id: str, start_ms: int, size: int, outcome: str, rng: rand
         payload: dict[str, Any] = {"institutionId": "102105"}
         if event_type == "unableToConnect":
             payload["code"] = rng.choice(ERROR_CODES)
-        body = compact({"customerId": customer_id, "eventType": event_type, "eventId": event_id,
+        body = compact({"customerId": finicity_customer_id, "eventType": event_type, "eventId": event_id,
                         "payload": payload, "webhookData": {"storm": True}})
-        events.append(Event(customer_id, event_id, event_type, at, body))
+        events.append(Event(finicity_customer_id, event_id, event_type, at, body))
     return events
 
 
-def _customer_events(customer_id: str, n: int, final: str, start_ms: int, rng: random.Random) -> list[Event]:
+def _customer_events(finicity_customer_id: str, n: int, final: str, start_ms: int, rng: random.Random) -> list[Event]:
     """n events in sessions of 8..20 events; earlier sessions end either way, the last one in `final`."""
     sizes = []
     left = n
@@ -81,7 +81,7 @@ def _customer_events(customer_id: str, n: int, final: str, start_ms: int, rng: r
     at = start_ms
     for i, size in enumerate(sizes):
         outcome = final if i == len(sizes) - 1 else rng.choice(["done", "unableToConnect"])
-        events += _session(customer_id, at, size, outcome, rng)
+        events += _session(finicity_customer_id, at, size, outcome, rng)
         at = events[-1].at_ms + 50
     return events
 
@@ -160,10 +160,10 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
     start_ms = int(time.time() * 1000) + 2_000  # after the customer rows' own link_status_at
     events: list[Event] = []
     finals: dict[str, str] = {}
-    for i, customer_id in enumerate(sorted(customers)):
-        finals[customer_id] = "unableToConnect" if i < CUSTOMERS * ERROR_SHARE else "done"
+    for i, finicity_customer_id in enumerate(sorted(customers)):
+        finals[finicity_customer_id] = "unableToConnect" if i < CUSTOMERS * ERROR_SHARE else "done"
         n = per_customer + (1 if i < distinct_n - per_customer * CUSTOMERS else 0)
-        events += _customer_events(customer_id, n, finals[customer_id], start_ms + i, rng)
+        events += _customer_events(finicity_customer_id, n, finals[finicity_customer_id], start_ms + i, rng)
     assert len(events) == distinct_n
 
     secret = local_env()["OPEN_BANKING_PARTNER_SECRET"]
@@ -227,7 +227,7 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
         "where finicity_customer_id = any(%s)", (list(customers),)).fetchall()
     by_customer: dict[str, list[Event]] = {}
     for e in events:
-        by_customer.setdefault(e.customer_id, []).append(e)
+        by_customer.setdefault(e.finicity_customer_id, []).append(e)
     expected = {c: expected_state(by_customer[c]) for c in customers}
     actual = {c: (status, code) for c, status, code in rows}
     wrong = {c: (expected[c], actual.get(c)) for c in customers if actual.get(c) != expected[c]}

@@ -24,10 +24,10 @@ def db_truth_on(conn: psycopg.Connection[Any], client_id: uuid.UUID) -> Truth:
     return {r[0]: (r[1], Decimal(r[2]), frozenset(r[3])) for r in rows}
 
 
-def sandbox_state_truth(state: Any, customer_id: str) -> Truth:
+def sandbox_state_truth(state: Any, finicity_customer_id: str) -> Truth:
     """What the bank holds for a customer (in-process sandbox state); shadow rows are not kept."""
     truth: Truth = {}
-    for account in state.customers[customer_id].accounts.values():
+    for account in state.customers[finicity_customer_id].accounts.values():
         live = [t for t in account.txs.values() if t.status != "shadow"]
         truth[account.id] = (
             len(live),

@@ -39,6 +39,6 @@ def test_nested_payloads_are_scrubbed_too() -> None:
 
 
 def test_identifier_fields_and_timestamps_are_left_alone() -> None:
-    line = _log_line([], customer_id="7000123456", job_id=123456789)
-    assert line["customer_id"] == "7000123456" and line["job_id"] == 123456789
+    line = _log_line([], finicity_customer_id="7000123456", job_id=123456789)
+    assert line["finicity_customer_id"] == "7000123456" and line["job_id"] == 123456789
     assert line["timestamp"][:4].isdigit() and "*" not in line["timestamp"]

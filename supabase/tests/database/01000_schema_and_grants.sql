@@ -6,7 +6,7 @@ select plan(74);
 
 create temp table t_public (name text, is_view boolean) on commit drop;
 insert into t_public values
-  ('open_banking_customers', false), ('open_banking_connect_emails', false),
+  ('open_banking_customers', false), ('open_banking_link_requests', false),
   ('open_banking_institution_logins', false), ('open_banking_accounts', false),
   ('open_banking_transactions', false), ('open_banking_balance_snapshots', false),
   ('open_banking_sync_requests', false), ('open_banking_client_status', true);
@@ -39,10 +39,10 @@ select table_privs_are('public', name, 'authenticated', array['SELECT'],
 
 -- authenticated: column INSERT exactly on the request columns; nothing else anywhere (4)
 select is(array(select a.attname::text from pg_attribute a
-                 where a.attrelid = 'public.open_banking_connect_emails'::regclass and a.attnum > 0 and not a.attisdropped
+                 where a.attrelid = 'public.open_banking_link_requests'::regclass and a.attnum > 0 and not a.attisdropped
                    and has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT') order by a.attname),
           array['email_to', 'first_name', 'institution_login_id', 'kind', 'platform_client_id'],
-          'authenticated may insert only platform_client_id, email_to, first_name, kind, institution_login_id into connect_emails');
+          'authenticated may insert only platform_client_id, email_to, first_name, kind, institution_login_id into link_requests');
 select is(array(select a.attname::text from pg_attribute a
                  where a.attrelid = 'public.open_banking_sync_requests'::regclass and a.attnum > 0 and not a.attisdropped
                    and has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT') order by a.attname),
@@ -50,7 +50,7 @@ select is(array(select a.attname::text from pg_attribute a
           'authenticated may insert only platform_client_id into sync_requests');
 select is(array(select t.name || '.' || a.attname from t_public t
                   join pg_attribute a on a.attrelid = format('public.%I', t.name)::regclass and a.attnum > 0 and not a.attisdropped
-                 where t.name not in ('open_banking_connect_emails', 'open_banking_sync_requests')
+                 where t.name not in ('open_banking_link_requests', 'open_banking_sync_requests')
                    and has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT')),
           array[]::text[], 'authenticated may insert no column of the service-written tables or the view');
 select is(array(select t.name || '.' || a.attname from t_public t

@@ -25,7 +25,7 @@ select 920000002, 'rls-acct-b', cb, -20, 'posted', now(), now() from fx;
 insert into public.open_banking_balance_snapshots (account_id, snapshot_date, platform_client_id, balance, captured_at)
 select 'rls-acct-a', current_date, ca, 100, now() from fx union all
 select 'rls-acct-b', current_date, cb, 200, now() from fx;
-insert into public.open_banking_connect_emails (platform_client_id, email_to, requested_by)
+insert into public.open_banking_link_requests (platform_client_id, email_to, requested_by)
 select ca, 'owner-a@client.test', a from fx union all
 select cb, 'owner-b@client.test', b from fx;
 insert into public.open_banking_sync_requests (platform_client_id, requested_by)
@@ -37,7 +37,7 @@ grant select on t_rel to public;
 insert into t_rel values
   ('open_banking_customers', true), ('open_banking_institution_logins', true), ('open_banking_accounts', true),
   ('open_banking_transactions', true), ('open_banking_balance_snapshots', true),
-  ('open_banking_connect_emails', false), ('open_banking_sync_requests', false),
+  ('open_banking_link_requests', false), ('open_banking_sync_requests', false),
   ('open_banking_client_status', null);
 
 -- A valid-looking row for each table, used by the write attempts below.
@@ -59,9 +59,9 @@ select 'open_banking_transactions',
 select 'open_banking_balance_snapshots',
        format($$insert into public.open_banking_balance_snapshots (account_id, snapshot_date, platform_client_id, captured_at) values ('rls-acct-a', current_date - 1, %L, now())$$, ca),
        $$update public.open_banking_balance_snapshots set balance = 0$$ from fx union all
-select 'open_banking_connect_emails',
-       format($$insert into public.open_banking_connect_emails (platform_client_id, email_to) values (%L, 'x@client.test')$$, ca),
-       $$update public.open_banking_connect_emails set status = 'sent'$$ from fx union all
+select 'open_banking_link_requests',
+       format($$insert into public.open_banking_link_requests (platform_client_id, email_to) values (%L, 'x@client.test')$$, ca),
+       $$update public.open_banking_link_requests set status = 'sent'$$ from fx union all
 select 'open_banking_sync_requests',
        format($$insert into public.open_banking_sync_requests (platform_client_id) values (%L)$$, ca),
        $$update public.open_banking_sync_requests set status = 'succeeded'$$ from fx;
@@ -93,7 +93,7 @@ select ok(public.ob_can_access_client((select ca from fx)), 'ob_can_access_clien
 select ok(not public.ob_can_access_client((select cb from fx)), 'ob_can_access_client: CPA A may not access B''s client');
 select throws_ok($$select count(*) from private.ob_jobs$$, '42501', null, 'CPA A cannot read private.ob_jobs');
 select throws_ok($$select count(*) from private.ob_partner_tokens$$, '42501', null, 'CPA A cannot read private.ob_partner_tokens');
-select throws_ok($$select public.ob_jobs_claim('evil', 10, 60)$$, '42501', null, 'CPA A cannot call the RPC ob_jobs_claim');
+select throws_ok($$select public.ob_job_claim('evil', 10, 60)$$, '42501', null, 'CPA A cannot call the RPC ob_job_claim');
 select tests.clear_auth();
 
 -- CPA B: reads only CB's rows (8) and sees its own badge (1)
@@ -115,7 +115,7 @@ select throws_ok(format('delete from public.%I', w.name), '42501', null, format(
   from t_write w order by w.name;
 select throws_ok($$select public.ob_can_access_client(gen_random_uuid())$$, '42501', null, 'anon cannot call ob_can_access_client');
 select throws_ok($$select count(*) from private.ob_jobs$$, '42501', null, 'anon cannot read private.ob_jobs');
-select throws_ok($$select public.ob_jobs_claim('evil', 10, 60)$$, '42501', null, 'anon cannot call the RPC ob_jobs_claim');
+select throws_ok($$select public.ob_job_claim('evil', 10, 60)$$, '42501', null, 'anon cannot call the RPC ob_job_claim');
 select tests.clear_auth();
 
 -- service_role: every row of both CPAs (8)

@@ -11,7 +11,7 @@ update fx set c_none = tests.create_client(a, 'Nothing yet'), c_email = tests.cr
               c_linked = tests.create_client(a, 'Linked'), c_error = tests.create_client(a, 'Error'),
               c_reauth = tests.create_client(a, 'Needs reauth'), c_other = tests.create_client(b, 'B''s client');
 
-insert into public.open_banking_connect_emails (platform_client_id, email_to, requested_by, status)
+insert into public.open_banking_link_requests (platform_client_id, email_to, requested_by, status)
 select c_email, 'e@client.test', a, 'queued' from fx union all
 select c_failed_email, 'f@client.test', a, 'failed' from fx;
 insert into public.open_banking_customers (platform_client_id, finicity_customer_id, finicity_username, customer_type, link_status, last_error_message)

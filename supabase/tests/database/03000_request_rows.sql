@@ -1,51 +1,51 @@
--- Request rows (open_banking_connect_emails, open_banking_sync_requests): a CPA may insert them for
+-- Request rows (open_banking_link_requests, open_banking_sync_requests): a CPA may insert them for
 -- its own clients only, names only the request columns, and the row is always its own and queued.
 begin;
-select plan(28);
+select plan(32);
 
-create temp table fx (a uuid, b uuid, ca uuid, cb uuid, email_id uuid, sync_id uuid, defended_id uuid) on commit drop;
+create temp table fx (a uuid, b uuid, ca uuid, cb uuid, link_request_id uuid, sync_id uuid, defended_id uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a, b) values (tests.create_user('req-a@cpa.test'), tests.create_user('req-b@cpa.test'));
 update fx set ca = tests.create_client(a, 'Client of A'), cb = tests.create_client(b, 'Client of B');
 
--- connect emails -------------------------------------------------------------------------------
+-- link requests --------------------------------------------------------------------------------
 select tests.authenticate_as((select a from fx));
-select lives_ok($$with r as (insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name)
+select lives_ok($$with r as (insert into public.open_banking_link_requests (platform_client_id, email_to, first_name)
                               select ca, 'owner@client.test', 'Olive' from fx returning id)
-                  update fx set email_id = (select id from r)$$,
+                  update fx set link_request_id = (select id from r)$$,
                 'CPA A can request a link email for its own client (and read the row back)');
-select results_eq($$select requested_by, status, link, kind from public.open_banking_connect_emails where id = (select email_id from fx)$$,
+select results_eq($$select requested_by, status, link, kind from public.open_banking_link_requests where id = (select link_request_id from fx)$$,
                   $$select a, 'queued'::text, null::text, 'link'::text from fx$$,
                   'the link request is A''s (requested_by = auth.uid()), queued, no link yet, kind link');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, requested_by)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to, requested_by)
                    select ca, 'owner@client.test', b from fx$$, '42501', null,
                  'CPA A cannot name requested_by (e.g. B''s id): column privilege denied');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, status)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to, status)
                    select ca, 'owner@client.test', 'sent' from fx$$, '42501', null,
                  'CPA A cannot name status: column privilege denied');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, link)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to, link)
                    select ca, 'owner@client.test', 'https://evil.test' from fx$$, '42501', null,
                  'CPA A cannot name link: column privilege denied');
-select throws_ok($$insert into public.open_banking_connect_emails (id, platform_client_id, email_to)
+select throws_ok($$insert into public.open_banking_link_requests (id, platform_client_id, email_to)
                    select gen_random_uuid(), ca, 'owner@client.test' from fx$$, '42501', null,
                  'CPA A cannot name id: column privilege denied');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to)
                    select cb, 'owner@client.test' from fx$$, '42501',
-                 'new row violates row-level security policy for table "open_banking_connect_emails"',
+                 'new row violates row-level security policy for table "open_banking_link_requests"',
                  'CPA A cannot request a link email for B''s client: RLS violation');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to)
                    select gen_random_uuid(), 'owner@client.test' from fx$$, '42501', null,
                  'CPA A cannot request a link email for a client that does not exist: RLS violation');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to)
                    select ca, 'not-an-email' from fx$$, '23514', null,
                  'an invalid email address is a check violation');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to)
                    select ca, 'a b@client.test' from fx$$, '23514', null,
                  'an email address with whitespace is a check violation');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, first_name)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to, first_name)
                    select ca, 'owner@client.test', repeat('x', 101) from fx$$, '23514', null,
                  'a first name over 100 characters is a check violation');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, kind)
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to, kind)
                    select ca, 'owner@client.test', 'fix' from fx$$, '23514', null,
                  'a fix request without institution_login_id is a check violation');
 select tests.clear_auth();
@@ -57,34 +57,36 @@ select 940000001, ca, (select id from public.open_banking_customers where platfo
 insert into public.open_banking_institution_logins (id, platform_client_id, customer_id)
 select 940000002, cb, (select id from public.open_banking_customers where platform_client_id = cb) from fx;
 select tests.authenticate_as((select a from fx));
-select lives_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, kind, institution_login_id)
-                  select ca, 'owner@client.test', 'fix', 940000001 from fx$$,
-                'a fix request naming a bank login of the same client is accepted');
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to, kind, institution_login_id)
+select lives_ok($$insert into public.open_banking_link_requests (platform_client_id, kind, institution_login_id)
+                  select ca, 'fix', 940000001 from fx$$,
+                'a fix request naming a bank login of the same client is accepted, without an address (not emailed)');
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, kind) select ca, 'link' from fx$$,
+                 '23514', null, 'a Connect link request needs an address: Mastercard emails it');
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to, kind, institution_login_id)
                    select ca, 'owner@client.test', 'fix', 940000002 from fx$$, '42501', null,
                  'a fix request naming another CPA''s client''s bank login is an RLS violation');
 select tests.clear_auth();
 
 -- B cannot see A's request
 select tests.authenticate_as((select b from fx));
-select is((select count(*) from public.open_banking_connect_emails where platform_client_id = (select ca from fx)), 0::bigint,
+select is((select count(*) from public.open_banking_link_requests where platform_client_id = (select ca from fx)), 0::bigint,
           'CPA B does not see A''s link requests');
 select tests.clear_auth();
 
 -- Defence in depth: even if the column grant were widened, the trigger forces requester and state.
-grant insert (requested_by, status, link, sent_at, error_message) on public.open_banking_connect_emails to authenticated;
+grant insert (requested_by, status, link, sent_at, error_message) on public.open_banking_link_requests to authenticated;
 select tests.authenticate_as((select a from fx));
-select lives_ok($$with r as (insert into public.open_banking_connect_emails
+select lives_ok($$with r as (insert into public.open_banking_link_requests
                                 (platform_client_id, email_to, requested_by, status, link, sent_at, error_message)
                               select ca, 'owner@client.test', b, 'sent', 'https://evil.test', now(), 'x' from fx returning id)
                   update fx set defended_id = (select id from r)$$,
                 'with a widened grant, A''s insert naming B as requester still succeeds...');
 select tests.clear_auth();
-select results_eq($$select requested_by, status, link, sent_at, error_message from public.open_banking_connect_emails
+select results_eq($$select requested_by, status, link, sent_at, error_message from public.open_banking_link_requests
                      where id = (select defended_id from fx)$$,
                   $$select a, 'queued'::text, null::text, null::timestamptz, null::text from fx$$,
                   '...but force_request_defaults makes it A''s, queued, with no link, sent_at or error');
-revoke insert (requested_by, status, link, sent_at, error_message) on public.open_banking_connect_emails from authenticated;
+revoke insert (requested_by, status, link, sent_at, error_message) on public.open_banking_link_requests from authenticated;
 
 -- sync requests --------------------------------------------------------------------------------
 select tests.authenticate_as((select a from fx));
@@ -127,8 +129,18 @@ select is((select count(*) from public.open_banking_sync_requests
             where platform_client_id = (select ca from fx) and requested_by is null and status = 'running'), 1::bigint,
           'force_request_defaults leaves service_role rows untouched');
 
-select is((select count(*) from public.open_banking_connect_emails where platform_client_id = (select ca from fx)), 3::bigint,
+select is((select count(*) from public.open_banking_link_requests where platform_client_id = (select ca from fx)), 3::bigint,
           'exactly the three accepted link requests exist for A''s client');
+
+-- ob_request_fix_link (the consent flow's Fix request): at most one open Fix request per login.
+select is(public.ob_request_fix_link(940000001) ->> 'created', 'false',
+          'ob_request_fix_link adds nothing while a Fix request for the login is queued');
+update public.open_banking_link_requests set status = 'failed' where institution_login_id = 940000001;
+select results_eq($$select r ->> 'created', r ->> 'kind', r ->> 'email_to', r ->> 'platform_client_id'
+                      from (select public.ob_request_fix_link(940000001) r) x$$,
+                  $$select 'true', 'fix', null::text, ca::text from fx$$,
+                  'with none open, it makes one for the login''s client, with no address');
+select is(public.ob_request_fix_link(940000001) ->> 'created', 'false', 'and a repeat adds nothing');
 
 select * from finish();
 rollback;

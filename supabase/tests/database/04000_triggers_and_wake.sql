@@ -5,7 +5,7 @@
 begin;
 select plan(17);
 
-create temp table fx (a uuid, ca uuid, email_id uuid, sync_id uuid) on commit drop;
+create temp table fx (a uuid, ca uuid, link_request_id uuid, sync_id uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a) values (tests.create_user('trg-a@cpa.test'));
 update fx set ca = tests.create_client(a, 'Client of A');
@@ -39,23 +39,23 @@ select ok(pg_get_functiondef('private.ob_enqueue_for_request()'::regprocedure) ~
           'the request trigger function calls private.ob_wake');
 select is(array(select tgrelid::regclass::text || ':' || tgname from pg_trigger
                  where tgfoid = 'private.ob_enqueue_for_request()'::regprocedure and not tgisinternal order by 1),
-          array['open_banking_connect_emails:enqueue_job', 'open_banking_sync_requests:enqueue_job'],
+          array['open_banking_link_requests:enqueue_job', 'open_banking_sync_requests:enqueue_job'],
           'both request tables have the enqueue_job trigger');
 
 delete from private.ob_jobs;  -- rolled back; isolates the counts below
 
--- A CPA's link request: one send_connect_email job, same transaction, and a wake-up.
+-- A CPA's link request: one deliver_link job, same transaction, and a wake-up.
 select tests.authenticate_as((select a from fx));
-with r as (insert into public.open_banking_connect_emails (platform_client_id, email_to) select ca, 'o@client.test' from fx returning id)
-update fx set email_id = (select id from r);
+with r as (insert into public.open_banking_link_requests (platform_client_id, email_to) select ca, 'o@client.test' from fx returning id)
+update fx set link_request_id = (select id from r);
 select tests.clear_auth();
 select is((select count(*) from private.ob_jobs), 1::bigint, 'a link request enqueues exactly one job');
 select results_eq($$select kind, payload, dedupe_key, status from private.ob_jobs$$,
-                  $$select 'send_connect_email'::text, jsonb_build_object('connect_email_id', email_id),
-                           'connect_email:' || email_id, 'queued'::text from fx$$,
-                  'the job is send_connect_email with the request id, deduped by it, queued');
+                  $$select 'deliver_link'::text, jsonb_build_object('link_request_id', link_request_id),
+                           'link_request:' || link_request_id, 'queued'::text from fx$$,
+                  'the job is deliver_link with the request id, deduped by it, queued');
 select results_eq($$select url, body from net.stub_calls$$,
-                  $$values ('https://svc.test/internal/wake', '{"reason": "open_banking_connect_emails"}'::jsonb)$$,
+                  $$values ('https://svc.test/internal/wake', '{"reason": "open_banking_link_requests"}'::jsonb)$$,
                   'the link request woke the service once');
 delete from net.stub_calls;
 
@@ -80,15 +80,15 @@ select is((select count(*) from private.ob_jobs where kind = 'sync_customer'), 2
 
 -- The job commits with the row: a failed insert leaves no job behind.
 select tests.authenticate_as((select a from fx));
-select throws_ok($$insert into public.open_banking_connect_emails (platform_client_id, email_to) select ca, 'bad' from fx$$, '23514');
+select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to) select ca, 'bad' from fx$$, '23514');
 select tests.clear_auth();
 select is((select count(*) from private.ob_jobs), 3::bigint, 'a rejected request row leaves no job');
 
 -- Enqueue from the service also wakes it.
 delete from net.stub_calls;
-select public.ob_jobs_enqueue('sync_customer', '{}'::jsonb, null);
+select public.ob_job_enqueue('sync_customer', '{}'::jsonb, null);
 select results_eq($$select body from net.stub_calls$$, $$values ('{"reason": "enqueued"}'::jsonb)$$,
-                  'ob_jobs_enqueue wakes the service');
+                  'ob_job_enqueue wakes the service');
 
 -- pg_net absent: no POST attempted, the trigger still works (the function is looked up at run time).
 drop function net.http_post(text, jsonb, jsonb, jsonb, integer);

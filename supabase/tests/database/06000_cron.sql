@@ -6,7 +6,7 @@ select results_eq($$select jobname::text collate "default", schedule::text colla
                      where jobname like 'ob-%' order by jobname$$,
                   $$values ('ob-consent-check', '45 6 * * *', 'select private.ob_schedule_consent_check()', true),
                            ('ob-daily-sync', '15 6 * * *', 'select private.ob_schedule_daily_sync()', true),
-                           ('ob-job-sweeper', '* * * * *', 'select private.ob_jobs_sweep()', true),
+                           ('ob-job-sweeper', '* * * * *', 'select private.ob_job_sweep()', true),
                            ('ob-retention-purge', '30 3 * * *', 'select private.ob_purge_old_records()', true)$$,
                   'cron.job has the four ob-* jobs with their schedules and commands, active');
 select is((select count(*) from cron.job where jobname like 'ob-%' and database <> current_database()), 0::bigint,
@@ -34,7 +34,7 @@ select set_eq($$select payload, dedupe_key from private.ob_jobs where kind = 'sy
               'sync:<finicity customer id> like the webhook-triggered syncs');
 select private.ob_schedule_daily_sync();
 select is((select count(*) from private.ob_jobs where kind = 'sync_customer'), 2::bigint, 'a second daily run is deduped: still two jobs');
-select public.ob_jobs_claim('w', 1, 60);
+select public.ob_job_claim('w', 1, 60);
 select private.ob_schedule_daily_sync();
 select is((select count(*) from private.ob_jobs where kind = 'sync_customer' and status = 'queued'), 2::bigint,
           'while one sync runs, the next daily run queues one successor for it');
@@ -95,11 +95,11 @@ returns bigint language sql as $$ insert into net.stub_calls values (body) retur
 insert into private.ob_settings (key, value) values ('wake_url', 'https://svc.test/wake')
   on conflict (key) do update set value = excluded.value;
 delete from private.ob_jobs;
-select private.ob_jobs_sweep();
+select private.ob_job_sweep();
 select is((select count(*) from net.stub_calls), 0::bigint, 'the sweeper does not wake the service when nothing is due');
-select public.ob_jobs_enqueue('sync_customer', '{}', null);
+select public.ob_job_enqueue('sync_customer', '{}', null);
 delete from net.stub_calls;
-select private.ob_jobs_sweep();
+select private.ob_job_sweep();
 select results_eq($$select body from net.stub_calls$$, $$values ('{"reason": "sweep"}'::jsonb)$$,
                   'the sweeper wakes the service when a job is due (in case a wake-up was missed)');
 

@@ -98,7 +98,7 @@ select public.ob_transactions_upsert('rpc-acct-1',
   '[{"id":970000011,"amount":"1.00","status":"posted","posted_at":"2026-01-01T00:00:00Z"},{"id":970000012,"amount":"2.00","status":"pending"}]',
   now());
 select tests.clear_auth();
-insert into public.open_banking_connect_emails (platform_client_id, email_to) select ca, 'keep@client.test' from fx;
+insert into public.open_banking_link_requests (platform_client_id, email_to) select ca, 'keep@client.test' from fx;
 select tests.as_service_role();
 select is(public.ob_customer_delete('rpc-fin-a'), '{"deleted": true, "accounts": 2, "transactions": 2}'::jsonb,
           'ob_customer_delete reports the accounts and transactions it removed');
@@ -108,7 +108,7 @@ select is((select count(*) from public.open_banking_accounts where id like 'rpc-
         + (select count(*) from public.open_banking_institution_logins where id = 970000001)
         + (select count(*) from public.open_banking_customers where finicity_customer_id = 'rpc-fin-a'), 0::bigint,
           'the customer''s accounts, transactions, snapshots and logins are gone with it');
-select is((select count(*) from public.open_banking_connect_emails where platform_client_id = (select ca from fx)), 1::bigint,
+select is((select count(*) from public.open_banking_link_requests where platform_client_id = (select ca from fx)), 1::bigint,
           'the client''s link-request history is kept');
 select is(public.ob_customer_delete('rpc-fin-a') ->> 'deleted', 'false', 'deleting again: deleted=false');
 select tests.clear_auth();

@@ -150,7 +150,7 @@ async def test_persistent_timeouts_end_in_transport_error(
     assert len(httpx_mock.get_requests()) == 3
 
 
-async def test_connect_email_is_not_retried_after_an_ambiguous_read_timeout(
+async def test_send_connect_email_is_not_retried_after_an_ambiguous_read_timeout(
     client: FinicityClient, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
@@ -159,7 +159,7 @@ async def test_connect_email_is_not_retried_after_an_ambiguous_read_timeout(
     assert len(httpx_mock.get_requests()) == 1
 
 
-async def test_connect_email_is_retried_when_the_server_cannot_have_acted(
+async def test_send_connect_email_is_retried_when_the_server_cannot_have_acted(
     client: FinicityClient, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_exception(httpx.ConnectError("refused"))
@@ -173,7 +173,7 @@ async def test_connect_email_is_retried_when_the_server_cannot_have_acted(
     assert len(httpx_mock.get_requests()) == 4
 
 
-async def test_connect_email_is_not_retried_after_a_500(
+async def test_send_connect_email_is_not_retried_after_a_500(
     client: FinicityClient, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(status_code=500, text="oops")

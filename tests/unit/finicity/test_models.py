@@ -52,7 +52,7 @@ def test_transaction_ids_are_integers_and_amount_is_exact_decimal() -> None:
 
     )
     txn = page.transactions[0]
-    assert (txn.id, txn.account_id, txn.customer_id) == (21284820852, 5011648377, 1005061234)
+    assert (txn.id, txn.account_id, txn.finicity_customer_id) == (21284820852, 5011648377, 1005061234)
     assert txn.amount == Decimal("-1234.56") and isinstance(txn.amount, Decimal)
     assert str(txn.amount) == "-1234.56"
     assert page.more_available is False

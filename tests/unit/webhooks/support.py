@@ -118,9 +118,9 @@ def connect_event_id(ms: int | None = None) -> str:
     return f"{int(time.time() * 1000) if ms is None else ms:013d}-{uuid.uuid4().hex[:24]}"
 
 
-def connect_event(customer_id: str, event_type: str, payload: dict[str, Any] | None = None,
+def connect_event(finicity_customer_id: str, event_type: str, payload: dict[str, Any] | None = None,
                   event_id: str | None = None) -> dict[str, Any]:
-    return {"customerId": customer_id, "eventType": event_type, "eventId": event_id or connect_event_id(),
+    return {"customerId": finicity_customer_id, "eventType": event_type, "eventId": event_id or connect_event_id(),
             "payload": payload or {}}
 
 
