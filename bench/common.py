@@ -1,12 +1,19 @@
-"""Shared set-up for the benchmarks: a sandbox process, services wired to it, CPAs and clients."""
+"""Shared set-up for the benchmarks: a sandbox process, services wired to it, CPAs and clients; and
+the rules every bench follows: at least 3 rounds, alternating between what is measured and its
+baseline (a shared machine drifts by tens of percent over a minute, so one long run of each would
+measure the drift), medians with their spread, and every answer asserted."""
 
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -85,3 +92,65 @@ def connect_customer(
 
 def timed() -> float:
     return time.perf_counter()
+
+
+# ---- rounds, medians, spreads, asserted answers ------------------------------------------------------
+
+ROUNDS = max(3, int(os.environ.get("BENCH_ROUNDS", "3")))
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured quantity over the rounds: its median and its spread (min..max)."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    def show(self, spec: str = ",.0f", unit: str = "") -> str:
+        """E.g. "2,673 req/s (2,510-2,790 over 3 rounds)"."""
+        return (f"{self.median:{spec}}{unit} ({self.low:{spec}}-{self.high:{spec}} over "
+                f"{len(self.values)} rounds)")
+
+
+def figure(values: Iterable[float]) -> Figure:
+    return Figure(tuple(values))
+
+
+def alternate(runs: Mapping[str, Callable[[int], T]], rounds: int = ROUNDS) -> dict[str, list[T]]:
+    """Run each callable once per round, in turn (a, b, a, b, ...), and collect their results."""
+    results: dict[str, list[T]] = {name: [] for name in runs}
+    for index in range(rounds):
+        for name, run in runs.items():
+            results[name].append(run(index))
+    return results
+
+
+def ratios(numerator: Iterable[float], denominator: Iterable[float]) -> Figure:
+    """Per-round ratios of two alternating series (each pair measured side by side)."""
+    return figure(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+class UnexpectedAnswer(AssertionError):
+    """A bench saw an answer it did not expect: its figures would measure the wrong thing."""
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise UnexpectedAnswer(message)
+
+
+def expect_statuses(counted: Mapping[int, int], expected: int, what: str) -> None:
+    other = {status: n for status, n in counted.items() if status != expected}
+    expect(not other, f"{what}: expected only {expected} answers, also got {other}")

@@ -1,6 +1,6 @@
 """Sandbox page-serving benchmark: a 100k-transaction customer, limit=1000 pages over real HTTP.
 
-Run: .venv/bin/python bench/sandbox_pages.py   (starts `python -m sandbox` on a free port)
+Run: .venv/bin/python -m bench.sandbox_pages   (starts `python -m sandbox` on a free port)
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from bench.common import alternate, expect, figure
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {
@@ -93,34 +95,29 @@ def main() -> None:
             path = f"/aggregation/v3/customers/{cid}/transactions"
             q = {"fromDate": 0, "toDate": 4_102_444_800, "limit": 1000}
             found = c.get(path, params=q | {"limit": 1}, headers=h).json()["found"]
-            lat: list[float] = []
-            total_bytes = 0
-            t_all = time.perf_counter()
-            for _round in range(2):
-                for start in range(1, found + 1, 1000):
-                    t = time.perf_counter()
-                    r = c.get(path, params=q | {"start": start}, headers=h)
-                    lat.append((time.perf_counter() - t) * 1000)
-                    total_bytes += len(r.content)
-                    assert r.status_code == 200
-            wall = time.perf_counter() - t_all
-            print(
-                f"customer-wide (v3) limit=1000 pages: n={len(lat)} p50={statistics.median(lat):.2f} ms "
-                f"p99={pct(lat, 99):.2f} ms max={max(lat):.2f} ms  {len(lat) / wall:.0f} pages/s "
-                f"({total_bytes / wall / 1e6:.0f} MB/s)"
-            )
             acct = info["accounts"][0]
             apath = f"/aggregation/v4/customers/{cid}/accounts/{acct}/transactions"
             c.get(apath, params=q, headers=h)  # build that account's index once
-            alat = []
-            for start in [1, 1001, 2001, 3001, 4001, 5001, 6001, 7001, 8001, 9001] * 5:
-                t = time.perf_counter()
-                c.get(apath, params=q | {"start": start}, headers=h)
-                alat.append((time.perf_counter() - t) * 1000)
-            print(
-                f"account (v4) limit=1000 pages: n={len(alat)} p50={statistics.median(alat):.2f} ms "
-                f"p99={pct(alat, 99):.2f} ms"
-            )
+
+            def sweep(url: str, starts: list[int]) -> tuple[float, float, float]:
+                lat: list[float] = []
+                began = time.perf_counter()
+                for start in starts:
+                    t = time.perf_counter()
+                    r = c.get(url, params=q | {"start": start}, headers=h)
+                    lat.append((time.perf_counter() - t) * 1000)
+                    expect(r.status_code == 200, f"sandbox pages: {url} answered {r.status_code}")
+                return statistics.median(lat), pct(lat, 99), len(lat) / (time.perf_counter() - began)
+
+            rounds = alternate({
+                "v3": lambda _i: sweep(path, list(range(1, found + 1, 1000))),
+                "v4": lambda _i: sweep(apath, [1, 1001, 2001, 3001, 4001, 5001, 6001, 7001, 8001, 9001] * 5),
+            })
+            for name, label in (("v3", "customer-wide (v3)"), ("v4", "account (v4)")):
+                runs = rounds[name]
+                print(f"{label} limit=1000 pages: p50 {figure(r[0] for r in runs).show('.2f', ' ms')}, "
+                      f"p99 {figure(r[1] for r in runs).show('.2f', ' ms')}, "
+                      f"{figure(r[2] for r in runs).show(unit=' pages/s')}")
     finally:
         proc.terminate()
         proc.wait(10)

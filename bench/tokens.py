@@ -14,7 +14,7 @@ import time
 import httpx
 import psycopg
 
-from bench.common import DATABASE_URL, ROOT, sandbox, settings
+from bench.common import DATABASE_URL, ROOT, alternate, expect, figure, sandbox, settings
 from service.wiring import services_for
 
 CALLERS_PER_PROCESS = 100
@@ -30,13 +30,15 @@ async def callers(sandbox_url: str, barrier_at: float) -> None:
 
 
 def main() -> None:
-    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
-        conn.execute(
-            "update private.ob_partner_tokens set token_ciphertext = null, expires_at = null, "
-            "refresh_holder = null, refresh_lease_until = null"
-        )
     proc = sandbox()
-    try:
+
+    def one_round(_index: int) -> int:
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute(
+                "update private.ob_partner_tokens set token_ciphertext = null, expires_at = null, "
+                "refresh_holder = null, refresh_lease_until = null"
+            )
+        before = httpx.get(proc.url + "/_sandbox/stats").json()["partnerAuth"]["count"]
         start_at = time.time() + 3
         workers = [
             subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -45,12 +47,15 @@ def main() -> None:
             for _ in range(2)
         ]
         codes = [w.wait(timeout=120) for w in workers]
-        stats = httpx.get(proc.url + "/_sandbox/stats").json()
+        expect(codes == [0, 0], f"tokens: caller processes exited with {codes}")
+        return httpx.get(proc.url + "/_sandbox/stats").json()["partnerAuth"]["count"] - before
+
+    try:
+        auths = alternate({"tokens": one_round})["tokens"]
     finally:
         proc.stop()
-    auths = stats["partnerAuth"]["count"]
-    print(f"tokens  {2 * CALLERS_PER_PROCESS} concurrent callers in 2 processes (exit codes {codes}): "
-          f"{auths} partner authentication(s)  (target 1)")
+    print(f"tokens  {2 * CALLERS_PER_PROCESS} concurrent callers in 2 processes from an empty cache: "
+          f"{figure(auths).show()} partner authentication(s) a round  (target 1)")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# make bench: a throwaway database of its own, then every benchmark in one run, figures printed as
-# they come (ratios are measured in the same run on this machine). Not part of make test.
+# make bench: a throwaway database of its own with production durability (fsync, synchronous_commit,
+# full_page_writes on), then every benchmark in one run, figures printed as they come: medians and
+# spreads of at least 3 alternating rounds, ratios measured in the same run on this machine. A bench
+# that sees an unexpected answer fails the run. Not part of make test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export STACK_NAME=bench STACK_PORT=${BENCH_STACK_PORT:-54331}
+export STACK_NAME=bench STACK_PORT=${BENCH_STACK_PORT:-54331} STACK_DURABLE=1
 export BENCH_DATABASE_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres"
 export LOG_LEVEL=WARNING
 scripts/stack.sh down >/dev/null 2>&1 || true
-trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
 SEED=0 scripts/stack.sh db-up
 PY=.venv/bin/python
-run() { echo "== $1"; shift; "$PY" "$@" 2>/dev/null; }
-run "sandbox page serving"        bench/sandbox_pages.py
+echo "make bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/Mem:/ {print $2}') GB RAM"
+echo "postgres: $(psql "$BENCH_DATABASE_URL" -X -At -c "select 'fsync=' || current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit') || ', full_page_writes=' || current_setting('full_page_writes')")"
+ERR=$(mktemp)
+trap 'scripts/stack.sh down >/dev/null 2>&1 || true; rm -f "$ERR"' EXIT
+run() { echo "== $1"; shift; "$PY" "$@" 2>"$ERR" || { tail -20 "$ERR" >&2; exit 1; }; }
+run "sandbox page serving"        -m bench.sandbox_pages
 run "transaction ingest"          -m bench.ingest
 run "partner token sharing"       -m bench.tokens
 run "backfill memory"             -m bench.memory

@@ -8,7 +8,9 @@
 #   scripts/stack.sh pg-stop | pg-start   crash and restart PostgreSQL, keeping its data (resilience tests)
 #   scripts/stack.sh status | psql
 # STACK_PORT (default 54322) and STACK_NAME (default "dev") select the cluster, so `make test`
-# can run a throwaway cluster beside a running `make up`.
+# can run a throwaway cluster beside a running `make up`. STACK_DURABLE=1 starts it with production
+# durability (fsync, synchronous_commit, full_page_writes on: `make bench`); otherwise those are off,
+# which is fine for throwaway test data and much faster.
 set -euo pipefail
 
 PG_MAJOR=15
@@ -65,13 +67,15 @@ db_running() { [ -f "$PGDATA/postmaster.pid" ] && kill -0 "$(head -1 "$PGDATA/po
 db_up() {
   install
   if ! db_running; then
-    log "initdb + start PostgreSQL $PG_MAJOR on 127.0.0.1:$PORT ($STACK_DIR)"
+    log "initdb + start PostgreSQL $PG_MAJOR on 127.0.0.1:$PORT ($STACK_DIR, durable=${STACK_DURABLE:-0})"
     rm -rf "$STACK_DIR"; mkdir -p "$STACK_DIR"; chmod 755 "$STACK_DIR"
     echo postgres > "$STACK_DIR/pw"
     [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$STACK_DIR"
     as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
       --pwfile="$STACK_DIR/pw" -E UTF8 --locale=C.UTF-8 -N >/dev/null
     rm -f "$STACK_DIR/pw"
+    local durable=off
+    [ "${STACK_DURABLE:-0}" = 1 ] && durable=on
     cat >> "$PGDATA/postgresql.conf" <<CONF
 port = $PORT
 listen_addresses = '127.0.0.1'
@@ -82,9 +86,9 @@ cron.use_background_workers = on
 max_worker_processes = 20
 max_connections = 200
 wal_level = logical
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $durable
+synchronous_commit = $durable
+full_page_writes = $durable
 CONF
     as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STACK_DIR/server.log" -w -t 30 start >/dev/null
   fi
