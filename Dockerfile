@@ -19,6 +19,7 @@ RUN pip install --upgrade pip && pip install .
 # Stage 2: the runtime, with only the venv (which holds the `service` package) and no build tools.
 FROM python:3.11-slim AS runtime
 ENV PATH="/opt/venv/bin:$PATH" \
+    OPEN_BANKING_ENV=production \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 RUN groupadd --system --gid 10001 app \

@@ -69,7 +69,7 @@ async def internal_wake(request: Request[Any, Any, Any]) -> Response[dict[str, s
     services = _services(request)
     given = request.headers.get("x-internal-secret", "")
     expected = services.settings.open_banking_internal_secret.get_secret_value()
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return Response({"detail": "invalid or missing X-Internal-Secret"}, status_code=401)
     worker: Worker | None = request.app.state.get("worker")
     if worker is not None:
@@ -123,7 +123,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
             log.info("service.stopped")
 
     def configure(app_config: AppConfig) -> AppConfig:
-        configure_logging(settings.log_level, settings.log_json, secrets=secret_values(settings))
+        configure_logging(settings.log_level, settings.log_json, secrets=settings.secret_values())
         return app_config
 
     return Litestar(
@@ -134,16 +134,3 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
         openapi_config=OpenAPIConfig(title="Open Banking for CPA platforms", version="0.1.0"),
         debug=False,
     )
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every configured secret, so the log redactor can mask it wherever it appears."""
-    values = [
-        settings.open_banking_partner_secret,
-        settings.open_banking_app_key,
-        settings.open_banking_encryption_key,
-        settings.open_banking_internal_secret,
-        settings.supabase_service_role_key,
-        settings.database_url,
-    ]
-    return [v.get_secret_value() for v in values if v is not None]

@@ -12,7 +12,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -21,7 +21,7 @@ from rich.table import Table
 
 from service.db.port import DatabaseUnavailable, RpcError
 from service.finicity.errors import FinicityError
-from service.settings import Settings, SettingsError, load_settings
+from service.settings import Settings, SettingsError, current_environment, load_settings
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -32,8 +32,14 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        sys.exit(2)
+        _refuse(exc)
+
+
+def _refuse(exc: SettingsError) -> NoReturn:
+    # One line per problem, plain text (no wrapping), so a log collector shows each whole.
+    for line in exc.lines:
+        print(line, file=sys.stderr)
+    sys.exit(2)
 
 
 def run_async(fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
@@ -312,6 +318,16 @@ async def webhooks_replay(event_id: int) -> None:
 def demo(database_url: str, sandbox_url: str, service_url: str) -> None:
     """The whole CPA story against the running local stack (make up), printing what the CPA sees."""
     from service.demo import DemoFailed, run_demo
+
+    try:
+        environment = current_environment()
+    except SettingsError as exc:
+        _refuse(exc)
+    if environment == "production":
+        # The demo inserts users and clients into whatever DATABASE_URL names.
+        print("refused in production: demo: it writes demo users and clients into DATABASE_URL; "
+              "set OPEN_BANKING_ENV=local to run it against a local stack", file=sys.stderr)
+        sys.exit(2)
 
     try:
         run_demo(database_url, sandbox_url, service_url)

@@ -33,12 +33,12 @@ ClientFactory = Callable[[], AbstractAsyncContextManager[FinicityClient]]
 
 @asynccontextmanager
 async def client_from_settings() -> AsyncIterator[FinicityClient]:
+    from service.cli import _settings
     from service.db.factory import create_rpc
     from service.finicity.tokens import PartnerTokenService, TokenCipher
     from service.runtime import finicity_timeout, process_id
-    from service.settings import load_settings
 
-    settings = load_settings()
+    settings = _settings()
     rpc = create_rpc(settings)
     await rpc.open()
     client = FinicityClient(str(settings.open_banking_base_url), settings.open_banking_app_key,
@@ -55,9 +55,9 @@ async def client_from_settings() -> AsyncIterator[FinicityClient]:
 
 
 def _default_url() -> str:
-    from service.settings import load_settings
+    from service.cli import _settings
 
-    return load_settings().obwms_webhook_url
+    return _settings().obwms_webhook_url
 
 
 def _run(ctx: click.Context, work: Callable[[FinicityClient], Awaitable[Any]]) -> Any:

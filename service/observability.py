@@ -49,7 +49,9 @@ _ALLOWED_ID_KEYS = {
 
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        # Every configured secret, however short (production refuses short ones; elsewhere a short
+        # secret costs some over-masking, never a leak). Longest first, so no secret is left half-masked.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def _scrub_text(self, text: str) -> str:
         for secret in self._secrets:

@@ -2,16 +2,25 @@
 
 Secrets are `SecretStr` with no defaults, so a missing one stops start-up with its name, and none
 of them can appear in a repr or a log line.
+
+`OPEN_BANKING_ENV` says where the process runs: `local` and `test` (scripts/local.env sets `local`)
+accept the committed throwaway values and the sandbox; `production`, the default so that a deployment
+that forgets it is checked rather than trusted, refuses unsafe values (short secrets, http URLs, the
+committed local keys, a loopback/private Mastercard base URL). Each refusal is one line naming the
+variable; the CLI prints them and exits 2.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import ipaddress
 from functools import cached_property
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,8 +37,68 @@ def split_pem_keys(text: str) -> list[str]:
     return [block.strip() + "\n" + marker for block in text.split(marker) if block.strip()]
 
 
+Environment = Literal["local", "test", "production"]
+
+# SHA-256 fingerprints of the values committed in scripts/local.env (public, so never safe in
+# production). Fingerprints, not values, so that the refusal list does not itself spread the keys;
+# tests/unit/test_production_settings.py checks they still match the file.
+LOCAL_SECRET_FINGERPRINTS = frozenset({
+    "a1bf3180ee637dcdd0fd650796ba8d0964a0dc1c9696525196e8f1aaeda44c04",  # OPEN_BANKING_PARTNER_SECRET
+    "3eb1bd439947eb762998e566ccc2e099c791118b2f40579cc4f7da2b5061b7f9",  # OPEN_BANKING_APP_KEY
+    "6a5411d29758968145699395f493b66907f7174d560f1ad28586ac0f59518eff",  # OPEN_BANKING_ENCRYPTION_KEY
+    "38a1373fe5dfd50d7ceed54fc932b24c32674c6f3eb630eea963f2516caf5473",  # OPEN_BANKING_INTERNAL_SECRET
+})
+# ... and of the OBWMS public key there (SHA-256 of its DER SubjectPublicKeyInfo, whatever the PEM layout).
+LOCAL_PUBLIC_KEY_FINGERPRINTS = frozenset({
+    "ccd9040f1dc73c530643870a02b5cfa4a438041e03c0b633e73f8d5b84c8ce76",
+})
+# Minimum lengths in production. Ours (random, chosen by the operator) are long; Mastercard's are
+# whatever it issues, so their floor only catches placeholders and typos.
+MIN_SECRET_LENGTH = {
+    "open_banking_internal_secret": 32,
+    "open_banking_partner_secret": 12,
+    "open_banking_partner_secret_previous": 12,
+    "open_banking_app_key": 16,
+    "supabase_service_role_key": 32,
+}
+HTTPS_URLS = ("open_banking_base_url", "open_banking_redirect_uri", "open_banking_webhook_base_url", "supabase_url")
+
+
+def fingerprint(value: str | bytes) -> str:
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()
+
+
+def public_key_fingerprint(key: ec.EllipticCurvePublicKey) -> str:
+    return fingerprint(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+
+
+def _is_local_host(host: str | None) -> bool:
+    """Loopback, private and link-local hosts: where the sandbox (or anything not Mastercard) runs."""
+    if not host:
+        return True
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+
+
+class UnsafeSettings(ValueError):
+    """Production refusals, one (VARIABLE, reason) pair each; load_settings prints one line per pair."""
+
+    def __init__(self, refusals: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in refusals))
+        self.refusals = refusals
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # local | test | production (the default: unknown means checked).
+    open_banking_env: Environment = "production"
 
     # Mastercard Open Banking US partner credentials.
     open_banking_partner_id: str = Field(min_length=1)
@@ -71,6 +140,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    @field_validator(
+        "open_banking_partner_secret", "open_banking_partner_secret_previous", "open_banking_app_key",
+        "open_banking_internal_secret", "supabase_service_role_key", "database_url",
+    )
+    @classmethod
+    def _secrets_are_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # Anywhere, not only in production: an empty internal secret would open /internal/wake to anyone.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
     @field_validator("open_banking_encryption_key")
     @classmethod
     def _encryption_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
@@ -104,6 +184,51 @@ class Settings(BaseSettings):
             raise ValueError("set DATABASE_URL, or SUPABASE_URL together with SUPABASE_SERVICE_ROLE_KEY")
         return self
 
+    @model_validator(mode="after")
+    def _production_refuses_unsafe_values(self) -> Settings:
+        if self.open_banking_env != "production":
+            return self
+        refusals = self.production_refusals()
+        if refusals:
+            raise UnsafeSettings(refusals)
+        return self
+
+    def production_refusals(self) -> list[tuple[str, str]]:
+        """What production would refuse in these settings, as (VARIABLE, reason) pairs."""
+        refusals: list[tuple[str, str]] = []
+        for name, value in self.secret_settings().items():
+            text = value.get_secret_value()
+            if fingerprint(text) in LOCAL_SECRET_FINGERPRINTS:
+                refusals.append((name.upper(), "is the committed local value from scripts/local.env; set your own"))
+            elif text.startswith("<") and text.endswith(">"):
+                refusals.append((name.upper(), "is still the .env.example placeholder"))
+            elif len(text) < MIN_SECRET_LENGTH.get(name, 0):
+                refusals.append((name.upper(), f"must be at least {MIN_SECRET_LENGTH[name]} characters in production"))
+        if any(public_key_fingerprint(key) in LOCAL_PUBLIC_KEY_FINGERPRINTS for key in self.webhook_public_keys):
+            refusals.append(("OPEN_BANKING_WEBHOOK_PUBLIC_KEY",
+                             "is the committed local sandbox key from scripts/local.env; use Mastercard's"))
+        for name in HTTPS_URLS:
+            url = getattr(self, name)
+            if url is not None and url.scheme != "https":
+                refusals.append((name.upper(), f"must be an https:// URL in production, not {url.scheme}://"))
+        if _is_local_host(self.open_banking_base_url.host):
+            refusals.append(("OPEN_BANKING_BASE_URL",
+                             "points at a local or private host (the sandbox?); production talks to Mastercard"))
+        return refusals
+
+    def secret_settings(self) -> dict[str, SecretStr]:
+        """Every secret setting that is set, by field name (what the log redactor must mask)."""
+        found = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                found[name] = value
+        return found
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret value, whatever its length (the log redactor masks each)."""
+        return [v for v in (s.get_secret_value() for s in self.secret_settings().values()) if v]
+
     @property
     def database_adapter(self) -> str:
         """`supabase` on hosted Supabase (PostgREST RPC), `postgres` with a direct URL."""
@@ -135,7 +260,28 @@ class Settings(BaseSettings):
 
 
 class SettingsError(SystemExit):
-    """Start-up stops with a message naming each missing or malformed variable."""
+    """Start-up stops with one line per missing, malformed or refused variable (exit code 2)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+        self.code = 2
+
+
+def settings_error_lines(exc: Exception) -> list[str]:
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return [f"invalid configuration: {exc}"]
+    lines = []
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, UnsafeSettings):
+            lines += [f"refused in production: {name}: {reason}" for name, reason in cause.refusals]
+            continue
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        lines.append(f"invalid configuration: {name}: {error['msg']}")
+    return lines
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -144,8 +290,19 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-            lines.append(f"  {name}: {error['msg']}")
-        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+        raise SettingsError(settings_error_lines(exc)) from None
+
+
+class _EnvironmentOnly(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    open_banking_env: Environment = "production"
+
+
+def current_environment() -> Environment:
+    """OPEN_BANKING_ENV alone (from the environment or .env), for commands that need no other setting."""
+    from pydantic import ValidationError
+
+    try:
+        return _EnvironmentOnly().open_banking_env
+    except ValidationError as exc:
+        raise SettingsError(settings_error_lines(exc)) from None

@@ -42,3 +42,21 @@ def test_identifier_fields_and_timestamps_are_left_alone() -> None:
     line = _log_line([], finicity_customer_id="7000123456", job_id=123456789)
     assert line["finicity_customer_id"] == "7000123456" and line["job_id"] == 123456789
     assert line["timestamp"][:4].isdigit() and "*" not in line["timestamp"]
+
+
+def test_a_short_secret_is_masked_too() -> None:
+    line = _log_line(["k9"], error="wake refused: header k9 does not match")
+    assert line["error"] == f"wake refused: header {REDACTED} does not match"
+
+
+def test_the_service_masks_every_secret_setting_including_the_previous_partner_secret() -> None:
+    """What the app hands the redactor: each SecretStr setting, however short."""
+    from service.settings import Settings
+    from tests.support.processes import local_env
+
+    values = {k.lower(): v for k, v in local_env().items() if k.lower() in Settings.model_fields}
+    settings = Settings(_env_file=None, **(values | {  # type: ignore[call-arg]
+        "open_banking_partner_secret_previous": "old1", "database_url": "postgresql://u:pw@h/db"}))
+    text = " ".join(["old1", settings.open_banking_internal_secret.get_secret_value(), "postgresql://u:pw@h/db"])
+    line = _log_line(settings.secret_values(), error=text)
+    assert line["error"] == " ".join([REDACTED] * 3)
