@@ -9,7 +9,9 @@ Contract, for both routes, in this order:
   3. the body must be a JSON object (eventType, if present, a string) → else 400;
      an OBWMS delivery also needs X-Mastercard-Webhook-Message-Id → else 400;
   4. Connect `ping` → 200, nothing stored;
-  5. one RPC stores the event and its `process_webhook_event` job in one transaction (group-committed
+  5. the body is cut to what processing, replay and audit need (service.webhooks.minimal: account
+     numbers masked, other fields dropped);
+  6. one RPC stores the event and its `process_webhook_event` job in one transaction (group-committed
      with concurrent deliveries through `ob_webhook_events_ingest`); 202 {"stored", "event_id"} only
      after it returns; a repeat of a message id → 202 with stored=false and nothing new; database
      unreachable, or no answer within 3 s → 503 + Retry-After so Mastercard retries.
@@ -49,6 +51,7 @@ from service.webhooks.events import (
     obwms_event_type,
     safe_headers,
 )
+from service.webhooks.minimal import storable
 from service.webhooks.verify import (
     CONNECT_SIGNATURE_HEADER,
     OBWMS_ALGORITHM_HEADER,
@@ -141,8 +144,8 @@ async def _read_body(request: Request[Any, Any, Any], headers: dict[str, str]) -
 
 
 def _parse_object(body: bytes) -> dict[str, Any]:
-    # Read for routing only (type, ids): the event is stored from the raw bytes, so numbers in it
-    # keep their exact text and nothing is serialised twice. msgspec refuses NaN/Infinity.
+    # Read for routing and for the cut (service.webhooks.minimal): a body that needs no cut is stored
+    # as its raw bytes, one that does is re-read with exact numbers. msgspec refuses NaN/Infinity.
     try:
         value = msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):
@@ -294,7 +297,7 @@ async def connect_webhook(request: Request[Any, Any, Any]) -> ASGIApp:
         _count(services, CONNECT, "ping")
         return _Reply(200, {"status": "ok"})
     return await _ingest(services, CONNECT, _connect_message_id(envelope, body), event_type,
-                         as_id(envelope.get("customerId")), safe_headers(headers), msgspec.Raw(body))
+                         as_id(envelope.get("customerId")), safe_headers(headers), storable(CONNECT, envelope, body))
 
 
 @post("/webhooks/mastercard", status_code=202, tags=["webhooks"],
@@ -317,7 +320,7 @@ async def obwms_webhook(request: Request[Any, Any, Any]) -> ASGIApp:
     except _Reject as exc:
         return _rejected(services, OBWMS, request, exc)
     return await _ingest(services, OBWMS, message_id, event_type, obwms_customer_id(notification),
-                         safe_headers(headers), msgspec.Raw(body))
+                         safe_headers(headers), storable(OBWMS, notification, body))
 
 
 webhook_handlers: list[Any] = [connect_webhook, obwms_webhook]

@@ -150,11 +150,30 @@ async def test_a_signed_but_malformed_connect_body_is_400(
 
 async def test_a_connect_payload_postgres_cannot_store_is_400(
         client: AsyncTestClient, services: Services, pg: psycopg.Connection) -> None:
-    body = b'{"eventType":"added","eventId":"x-null-char","payload":{"name":"a\\u0000b"}}'
+    # (in a field that is kept: unlisted fields are dropped before the write, see the test below)
+    body = (b'{"eventType":"added","eventId":"x-null-char","payload":{"accounts":'
+            b'[{"id":"1","institutionLoginId":1,"name":"a\\u0000b"}]}}')
     before = table_counts(pg)
     response = await client.post(CONNECT_URL, content=body, headers=connect_headers(body, secret(services)))
     assert response.status_code == 400
     assert table_counts(pg) == before
+
+
+async def test_a_stored_connect_event_holds_no_account_number_nor_unlisted_fields(
+        client: AsyncTestClient, services: Services, pg: psycopg.Connection, stored: list[int]) -> None:
+    account = {"id": "5011648377", "number": "8402215512", "realAccountNumberLast4": "5512", "name": "Savings",
+               "balance": 1234.56, "institutionLoginId": 1007302745, "marketSegment": "personal"}
+    event = connect_event(customer_id(), "added", {"institutionId": "102176", "accounts": [account]})
+    body = compact(event | {"consumerId": "c0ffee", "webhookData": {"platformClientId": str(uuid.uuid4())}})
+    response = await client.post(CONNECT_URL, content=body, headers=connect_headers(body, secret(services)))
+    assert response.status_code == 202
+    stored.append(response.json()["event_id"])
+    payload = pg.execute("select payload from private.ob_webhook_events where id = %s",
+                         (response.json()["event_id"],)).fetchone()[0]
+    assert payload == {"customerId": event["customerId"], "eventType": "added", "eventId": event["eventId"],
+                       "payload": {"institutionId": "102176", "accounts": [
+                           {"id": "5011648377", "name": "Savings", "balance": 1234.56,
+                            "institutionLoginId": 1007302745, "numberMasked": "****5512"}]}}
 
 
 def padded(size: int) -> bytes:
