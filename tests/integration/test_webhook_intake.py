@@ -163,7 +163,7 @@ async def test_a_stored_connect_event_holds_no_account_number_nor_unlisted_field
         client: AsyncTestClient, services: Services, pg: psycopg.Connection, stored: list[int]) -> None:
     account = {"id": "5011648377", "number": "8402215512", "realAccountNumberLast4": "5512", "name": "Savings",
                "balance": 1234.56, "institutionLoginId": 1007302745, "marketSegment": "personal"}
-    event = connect_event(customer_id(), "added", {"institutionId": "102176", "accounts": [account]})
+    event = connect_event(new_finicity_customer_id(), "added", {"institutionId": "102176", "accounts": [account]})
     body = compact(event | {"consumerId": "c0ffee", "webhookData": {"platformClientId": str(uuid.uuid4())}})
     response = await client.post(CONNECT_URL, content=body, headers=connect_headers(body, secret(services)))
     assert response.status_code == 202
