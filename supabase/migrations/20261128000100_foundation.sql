@@ -1,4 +1,12 @@
--- Foundation: extensions, the private schema, settings, the one tenancy rule, and shared helpers.
+-- Foundation: the pg_cron extension, the private schema, per-deployment settings, THE tenancy rule,
+-- shared trigger helpers and the readiness probe.
+--
+-- How every area file is laid out (one file per area; each table's whole truth in its section):
+-- a banner per table, then the table, its grants, RLS and policies, indexes, triggers, and the
+-- functions that work on it. One grant style everywhere, a line per object right after it:
+--   tables     revoke all on <table> from public, anon, authenticated;  then the grants it needs
+--   functions  revoke all on function <sig> from public, anon, authenticated;
+--              grant execute on function <sig> to service_role;   (service RPCs only)
 
 create extension if not exists pg_cron;
 
@@ -10,7 +18,11 @@ grant usage on schema private to service_role;
 -- New functions in public must not be callable by the API roles unless a migration grants it.
 alter default privileges for role postgres in schema public revoke execute on functions from anon, authenticated;
 
+-- =================================================================================================
+-- private.ob_settings
 -- Tunables read by SQL (cron bodies, the wake-up). Set per deployment with plain SQL.
+-- =================================================================================================
+
 create table private.ob_settings (
   key        text primary key,
   value      text not null,
@@ -32,9 +44,14 @@ set search_path = ''
 as $$
   select coalesce((select s.value from private.ob_settings s where s.key = p_key), p_default)
 $$;
+revoke all on function private.ob_setting(text, text) from public, anon, authenticated;
 
--- THE tenancy rule: a caller may see a platform client's data when they own the client.
--- This is the one function a platform changes to fit its own tenancy (firms, teams).
+-- =================================================================================================
+-- The tenancy rule
+-- A caller may see a platform client's data when they own the client. This is the one
+-- function a platform changes to fit its own tenancy (firms, teams).
+-- =================================================================================================
+
 create function public.ob_can_access_client(p_platform_client_id uuid)
 returns boolean
 language sql stable
@@ -47,9 +64,14 @@ as $$
       and c.user_id = (select auth.uid())
   )
 $$;
-revoke all on function public.ob_can_access_client(uuid) from public, anon;
+revoke all on function public.ob_can_access_client(uuid) from public, anon, authenticated;
 grant execute on function public.ob_can_access_client(uuid) to authenticated, service_role;
 
+-- =================================================================================================
+-- Shared trigger functions
+-- =================================================================================================
+
+-- `set_updated_at` on every table with an updated_at column.
 create function private.set_updated_at()
 returns trigger
 language plpgsql
@@ -60,3 +82,44 @@ begin
   return new;
 end
 $$;
+revoke all on function private.set_updated_at() from public, anon, authenticated;
+
+-- Request rows made by a CPA always carry the CPA as requester and start from a clean state,
+-- whatever the insert said (column grants already stop most of it; this covers defaults too).
+-- Used by both request tables (open_banking_link_requests, open_banking_sync_requests).
+create function private.force_request_defaults()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if coalesce(auth.role(), '') <> 'service_role' and current_user in ('authenticated', 'anon') then
+    new.requested_by := auth.uid();
+    new.status := 'queued';
+    if tg_table_name = 'open_banking_link_requests' then
+      new.link := null;
+      new.ttl_expires_at := null;
+      new.error_message := null;
+      new.sent_at := null;
+    end if;
+  end if;
+  return new;
+end
+$$;
+revoke all on function private.force_request_defaults() from public, anon, authenticated;
+
+-- =================================================================================================
+-- Readiness probe
+-- =================================================================================================
+
+-- For the service's /readyz; works through PostgREST as well as psycopg.
+create function public.ob_health()
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.jsonb_build_object('ok', true, 'now', now())
+$$;
+revoke all on function public.ob_health() from public, anon, authenticated;
+grant execute on function public.ob_health() to service_role;

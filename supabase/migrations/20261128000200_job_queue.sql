@@ -2,6 +2,11 @@
 -- (`for update skip locked`), then complete, fail (jittered exponential backoff, `dead` after
 -- max_attempts) or release. A job whose lease expired (crashed worker) is claimable again.
 -- Handlers are idempotent, so running a job twice is safe; the lease makes it rare.
+-- Its pg_cron sweeper is scheduled in ..1000_schedules.sql with the other schedules.
+
+-- =================================================================================================
+-- private.ob_jobs
+-- =================================================================================================
 
 create table private.ob_jobs (
   id            bigint generated always as identity primary key,
@@ -22,15 +27,19 @@ create table private.ob_jobs (
   updated_at    timestamptz not null default now(),
   finished_at   timestamptz
 );
+revoke all on private.ob_jobs from public, anon, authenticated;
+grant select on private.ob_jobs to service_role;
+
 -- At most one waiting job per dedupe key; a running one may have one successor queued.
 create unique index ob_jobs_dedupe_queued_idx on private.ob_jobs (dedupe_key) where status = 'queued';
 create index ob_jobs_due_idx on private.ob_jobs (run_after) where status = 'queued';
 create index ob_jobs_lease_idx on private.ob_jobs (locked_until) where status = 'running';
 create index ob_jobs_finished_idx on private.ob_jobs (finished_at) where status in ('succeeded', 'dead');
-revoke all on private.ob_jobs from public, anon, authenticated;
-grant select on private.ob_jobs to service_role;
+
 create trigger set_updated_at before update on private.ob_jobs
   for each row execute function private.set_updated_at();
+
+-- Wake-up ------------------------------------------------------------------------------------------
 
 -- Ring the service: NOTIFY always (the postgres adapter LISTENs); an HTTP POST through pg_net
 -- when that extension exists and a wake_url is configured (hosted Supabase). Looked up at run
@@ -57,6 +66,9 @@ end
 $$;
 revoke all on function private.ob_wake(text) from public, anon, authenticated;
 
+-- Enqueue ------------------------------------------------------------------------------------------
+
+-- The one way a job is made (triggers, schedules, RPCs). Returns {id, created}.
 create function private.ob_enqueue(
   p_kind text, p_payload jsonb, p_dedupe_key text default null,
   p_run_after timestamptz default now(), p_max_attempts integer default null)
@@ -99,6 +111,33 @@ begin
   return v_result;
 end
 $$;
+revoke all on function public.ob_job_enqueue(text, jsonb, text, timestamptz, integer) from public, anon, authenticated;
+grant execute on function public.ob_job_enqueue(text, jsonb, text, timestamptz, integer) to service_role;
+
+-- Request tables: the CPA's insert and its job commit together, then the service is woken.
+-- (The `enqueue_job` triggers are declared with each request table.)
+create function private.ob_enqueue_for_request()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_table_name = 'open_banking_link_requests' then
+    perform private.ob_enqueue('deliver_link',
+      pg_catalog.jsonb_build_object('link_request_id', new.id), 'link_request:' || new.id);
+  else
+    perform private.ob_enqueue('sync_customer',
+      pg_catalog.jsonb_build_object('platform_client_id', new.platform_client_id, 'sync_request_id', new.id),
+      'sync_request:' || new.id);
+  end if;
+  perform private.ob_wake(tg_table_name);
+  return null;
+end
+$$;
+revoke all on function private.ob_enqueue_for_request() from public, anon, authenticated;
+
+-- Workers: claim, complete, fail, release, heartbeat -----------------------------------------------
 
 -- RPC: claim up to p_limit due jobs for p_worker with a lease. Expired leases are reclaimed here
 -- too, so a crashed worker's job runs again without waiting for the sweeper.
@@ -138,6 +177,8 @@ begin
   return v_jobs;
 end
 $$;
+revoke all on function public.ob_job_claim(text, integer, integer) from public, anon, authenticated;
+grant execute on function public.ob_job_claim(text, integer, integer) to service_role;
 
 create function public.ob_job_complete(p_job_id bigint, p_worker text)
 returns jsonb
@@ -155,6 +196,8 @@ begin
   return pg_catalog.jsonb_build_object('completed', v_done);
 end
 $$;
+revoke all on function public.ob_job_complete(bigint, text) from public, anon, authenticated;
+grant execute on function public.ob_job_complete(bigint, text) to service_role;
 
 -- Backoff: base * 2^(attempts-1), capped, with +-25% jitter so retries from many jobs spread out.
 create function private.ob_backoff_seconds(p_attempts integer, p_base numeric default 5, p_cap numeric default 3600)
@@ -165,6 +208,7 @@ as $$
   select least(p_cap, p_base * power(2::numeric, greatest(p_attempts - 1, 0)))
          * (0.75 + 0.5 * pg_catalog.random()::numeric)
 $$;
+revoke all on function private.ob_backoff_seconds(integer, numeric, numeric) from public, anon, authenticated;
 
 create function public.ob_job_fail(p_job_id bigint, p_worker text, p_error text, p_retry boolean default true)
 returns jsonb
@@ -205,6 +249,8 @@ begin
   return pg_catalog.jsonb_build_object('updated', true, 'status', 'queued', 'run_after', v_job.run_after);
 end
 $$;
+revoke all on function public.ob_job_fail(bigint, text, text, boolean) from public, anon, authenticated;
+grant execute on function public.ob_job_fail(bigint, text, text, boolean) to service_role;
 
 -- Shutdown: hand the job back untouched (the attempt did not run to an outcome).
 create function public.ob_job_release(p_job_id bigint, p_worker text)
@@ -230,6 +276,8 @@ begin
   return pg_catalog.jsonb_build_object('released', found);
 end
 $$;
+revoke all on function public.ob_job_release(bigint, text) from public, anon, authenticated;
+grant execute on function public.ob_job_release(bigint, text) to service_role;
 
 -- Long jobs (a 100k-transaction backfill) extend their lease as they go.
 create function public.ob_job_heartbeat(p_job_id bigint, p_worker text, p_lease_seconds integer default 60)
@@ -245,6 +293,10 @@ begin
   return pg_catalog.jsonb_build_object('extended', found);
 end
 $$;
+revoke all on function public.ob_job_heartbeat(bigint, text, integer) from public, anon, authenticated;
+grant execute on function public.ob_job_heartbeat(bigint, text, integer) to service_role;
+
+-- Operators and the sweeper ------------------------------------------------------------------------
 
 -- Operators: put a dead (or waiting) job back in line with a fresh attempt budget.
 create function public.ob_job_retry(p_job_id bigint)
@@ -266,6 +318,8 @@ begin
   return pg_catalog.jsonb_build_object('retried', found);
 end
 $$;
+revoke all on function public.ob_job_retry(bigint) from public, anon, authenticated;
+grant execute on function public.ob_job_retry(bigint) to service_role;
 
 -- Operators and /metrics: counts per status, the oldest due job's age, and recent dead jobs.
 create function public.ob_job_overview(p_limit integer default 20)
@@ -286,9 +340,11 @@ as $$
                                  where j.status = 'dead' or (j.status = 'queued' and j.attempts > 0)
                                  order by j.id desc limit p_limit) p), '[]'))
 $$;
+revoke all on function public.ob_job_overview(integer) from public, anon, authenticated;
+grant execute on function public.ob_job_overview(integer) to service_role;
 
--- Sweeper (pg_cron): expired leases go back to the queue (or die), and the service is woken if
--- anything is due, in case a NOTIFY or HTTP wake-up was missed.
+-- Sweeper (pg_cron, every minute): expired leases go back to the queue (or die), and the service is
+-- woken if anything is due, in case a NOTIFY or HTTP wake-up was missed.
 create function private.ob_job_sweep()
 returns integer
 language plpgsql
@@ -321,51 +377,4 @@ begin
   return v_reclaimed;
 end
 $$;
-
--- Request tables: the CPA's insert and its job commit together, then the service is woken.
-create function private.ob_enqueue_for_request()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  if tg_table_name = 'open_banking_link_requests' then
-    perform private.ob_enqueue('deliver_link',
-      pg_catalog.jsonb_build_object('link_request_id', new.id), 'link_request:' || new.id);
-  else
-    perform private.ob_enqueue('sync_customer',
-      pg_catalog.jsonb_build_object('platform_client_id', new.platform_client_id, 'sync_request_id', new.id),
-      'sync_request:' || new.id);
-  end if;
-  perform private.ob_wake(tg_table_name);
-  return null;
-end
-$$;
-create trigger enqueue_job after insert on public.open_banking_link_requests
-  for each row execute function private.ob_enqueue_for_request();
-create trigger enqueue_job after insert on public.open_banking_sync_requests
-  for each row execute function private.ob_enqueue_for_request();
-
-do $grants$
-declare
-  f text;
-begin
-  foreach f in array array[
-    'public.ob_job_enqueue(text, jsonb, text, timestamptz, integer)',
-    'public.ob_job_claim(text, integer, integer)',
-    'public.ob_job_complete(bigint, text)',
-    'public.ob_job_fail(bigint, text, text, boolean)',
-    'public.ob_job_release(bigint, text)',
-    'public.ob_job_heartbeat(bigint, text, integer)',
-    'public.ob_job_retry(bigint)',
-    'public.ob_job_overview(integer)']
-  loop
-    execute format('revoke all on function %s from public, anon, authenticated', f);
-    execute format('grant execute on function %s to service_role', f);
-  end loop;
-end
-$grants$;
-revoke all on function private.ob_backoff_seconds(integer, numeric, numeric) from public, anon, authenticated;
 revoke all on function private.ob_job_sweep() from public, anon, authenticated;
-revoke all on function private.ob_enqueue_for_request() from public, anon, authenticated;

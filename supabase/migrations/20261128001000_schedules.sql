@@ -1,5 +1,9 @@
--- pg_cron schedules (5-field syntax: the local pg_cron is 1.4). Each calls one private function,
--- so tests can run a job's body directly instead of waiting for the scheduler.
+-- pg_cron schedules (5-field syntax: the local pg_cron is 1.4), all in one place. Each calls one
+-- private function, so tests can run a job's body directly instead of waiting for the scheduler.
+
+-- =================================================================================================
+-- Daily sync (open_banking_customers)
+-- =================================================================================================
 
 -- Daily refresh of every linked customer (Mastercard itself refreshes accounts about once a day).
 create function private.ob_schedule_daily_sync()
@@ -24,9 +28,14 @@ begin
   return v_n;
 end
 $$;
+revoke all on function private.ob_schedule_daily_sync() from public, anon, authenticated;
 
--- Consent: look up the authorization window of every OAuth login whose window is unknown, stale
--- (checked over a day ago) or closing, so `needs_reauth` is raised ahead of expiry.
+-- =================================================================================================
+-- Consent check (open_banking_institution_logins)
+-- =================================================================================================
+
+-- Look up the authorization window of every OAuth login whose window is unknown, stale (checked
+-- over a day ago) or closing, so `needs_reauth` is raised ahead of expiry.
 create function private.ob_schedule_consent_check()
 returns integer
 language plpgsql
@@ -52,9 +61,14 @@ begin
   return v_n;
 end
 $$;
+revoke all on function private.ob_schedule_consent_check() from public, anon, authenticated;
 
--- Retention: processed webhook events older than webhook_retention_days, and finished jobs
--- older than the same age. Unprocessed events are kept whatever their age.
+-- =================================================================================================
+-- Retention (private.ob_webhook_events, private.ob_jobs, private.ob_api_calls)
+-- =================================================================================================
+
+-- Processed webhook events older than webhook_retention_days, and finished jobs older than the
+-- same age. Unprocessed events are kept whatever their age.
 create function private.ob_purge_old_records()
 returns jsonb
 language plpgsql
@@ -76,10 +90,12 @@ begin
   return pg_catalog.jsonb_build_object('webhook_events', v_events, 'jobs', v_jobs, 'api_calls', v_calls);
 end
 $$;
-
-revoke all on function private.ob_schedule_daily_sync() from public, anon, authenticated;
-revoke all on function private.ob_schedule_consent_check() from public, anon, authenticated;
 revoke all on function private.ob_purge_old_records() from public, anon, authenticated;
+
+-- =================================================================================================
+-- The schedules
+-- ob-job-sweeper runs private.ob_job_sweep() (..0200_job_queue.sql).
+-- =================================================================================================
 
 select cron.schedule('ob-daily-sync',        '15 6 * * *', 'select private.ob_schedule_daily_sync()');
 select cron.schedule('ob-consent-check',     '45 6 * * *', 'select private.ob_schedule_consent_check()');

@@ -1,0 +1,298 @@
+-- Customers (platform client <-> Finicity customer) and their institution logins (bank connections),
+-- with the service RPCs that write them. Written by the service only; CPAs read their clients' rows.
+-- Their pg_cron jobs (daily sync, consent check) are in ..1000_schedules.sql.
+
+-- =================================================================================================
+-- public.open_banking_customers
+-- =================================================================================================
+
+create table public.open_banking_customers (
+  id                    uuid primary key default gen_random_uuid(),
+  platform_client_id    uuid not null unique references public.clients (id) on delete cascade,
+  finicity_customer_id  text unique,
+  finicity_username     text not null unique,
+  customer_type         text not null check (customer_type in ('testing', 'active')),
+  link_status           text not null default 'pending'
+                        check (link_status in ('pending', 'linked', 'error')),
+  link_status_at        timestamptz,    -- the event time of the status (events may arrive out of order)
+  last_error_code       text,
+  last_error_message    text,
+  last_synced_at        timestamptz,
+  last_sync_error       text,
+  created_at            timestamptz not null default now(),
+  updated_at            timestamptz not null default now()
+);
+comment on table public.open_banking_customers is
+  'One Finicity customer per platform client. Written by the service only.';
+revoke all on public.open_banking_customers from public, anon, authenticated;
+grant select on public.open_banking_customers to authenticated;
+grant all on public.open_banking_customers to service_role;
+
+alter table public.open_banking_customers enable row level security;
+create policy "CPAs read their clients' customers" on public.open_banking_customers
+  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+
+create trigger set_updated_at before update on public.open_banking_customers
+  for each row execute function private.set_updated_at();
+
+-- Functions ----------------------------------------------------------------------------------------
+
+-- Internal: the customer row for a Finicity id, or P0002.
+create function private.ob_customer_row(p_finicity_customer_id text)
+returns public.open_banking_customers
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_customers%rowtype;
+begin
+  select * into v_row from public.open_banking_customers c where c.finicity_customer_id = p_finicity_customer_id;
+  if not found then
+    raise exception 'unknown Finicity customer %', p_finicity_customer_id using errcode = 'P0002';
+  end if;
+  return v_row;
+end
+$$;
+revoke all on function private.ob_customer_row(text) from public, anon, authenticated;
+
+create function public.ob_customer_upsert(
+  p_platform_client_id uuid, p_username text, p_customer_type text, p_finicity_customer_id text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_customers%rowtype;
+begin
+  insert into public.open_banking_customers as c
+         (platform_client_id, finicity_username, customer_type, finicity_customer_id, link_status_at)
+  values (p_platform_client_id, p_username, p_customer_type, p_finicity_customer_id, now())
+  on conflict (platform_client_id) do update
+     set finicity_customer_id = coalesce(c.finicity_customer_id, excluded.finicity_customer_id)
+  returning * into v_row;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_customer_upsert(uuid, text, text, text) from public, anon, authenticated;
+grant execute on function public.ob_customer_upsert(uuid, text, text, text) to service_role;
+
+create function public.ob_customer_get(p_platform_client_id uuid default null, p_finicity_customer_id text default null)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.to_jsonb(c) from public.open_banking_customers c
+   where (p_platform_client_id is not null and c.platform_client_id = p_platform_client_id)
+      or (p_finicity_customer_id is not null and c.finicity_customer_id = p_finicity_customer_id)
+   limit 1
+$$;
+revoke all on function public.ob_customer_get(uuid, text) from public, anon, authenticated;
+grant execute on function public.ob_customer_get(uuid, text) to service_role;
+
+-- Link status moves by event time, so events that arrive out of order end in the same state as
+-- in order: an older event never overwrites a newer one, and `pending` never undoes `linked`.
+create function public.ob_customer_set_link_status(
+  p_finicity_customer_id text, p_status text, p_event_at timestamptz default null,
+  p_error_code text default null, p_error_message text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_customers%rowtype;
+  v_at timestamptz := coalesce(p_event_at, now());
+begin
+  update public.open_banking_customers c
+     set link_status = p_status, link_status_at = v_at,
+         last_error_code = case when p_status = 'error' then p_error_code end,
+         last_error_message = case when p_status = 'error' then p_error_message end
+   where c.finicity_customer_id = p_finicity_customer_id
+     and (c.link_status_at is null or c.link_status_at <= v_at)
+     and not (p_status = 'pending' and c.link_status = 'linked')
+  returning * into v_row;
+  if not found then
+    select * into v_row from public.open_banking_customers c where c.finicity_customer_id = p_finicity_customer_id;
+  end if;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_customer_set_link_status(text, text, timestamptz, text, text) from public, anon, authenticated;
+grant execute on function public.ob_customer_set_link_status(text, text, timestamptz, text, text) to service_role;
+
+create function public.ob_customer_sync_finished(p_finicity_customer_id text, p_error text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_customers%rowtype;
+begin
+  update public.open_banking_customers c
+     set last_synced_at = case when p_error is null then now() else c.last_synced_at end,
+         last_sync_error = left(p_error, 500)
+   where c.finicity_customer_id = p_finicity_customer_id
+  returning * into v_row;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_customer_sync_finished(text, text) from public, anon, authenticated;
+grant execute on function public.ob_customer_sync_finished(text, text) to service_role;
+
+-- Accounts, transactions, snapshots and logins go with the customer (on delete cascade).
+create function public.ob_customer_delete(p_finicity_customer_id text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_accounts integer;
+  v_transactions integer;
+begin
+  select count(*) into v_accounts from public.open_banking_accounts a
+    join public.open_banking_customers c on c.id = a.customer_id
+   where c.finicity_customer_id = p_finicity_customer_id;
+  select count(*) into v_transactions from public.open_banking_transactions t
+    join public.open_banking_accounts a on a.id = t.account_id
+    join public.open_banking_customers c on c.id = a.customer_id
+   where c.finicity_customer_id = p_finicity_customer_id;
+  -- accounts, transactions, snapshots and logins go with the customer (on delete cascade)
+  delete from public.open_banking_customers c where c.finicity_customer_id = p_finicity_customer_id;
+  return pg_catalog.jsonb_build_object('deleted', found, 'accounts', v_accounts, 'transactions', v_transactions);
+end
+$$;
+revoke all on function public.ob_customer_delete(text) from public, anon, authenticated;
+grant execute on function public.ob_customer_delete(text) to service_role;
+
+-- A customer row whose Finicity customer was never created (the link failed before that).
+create function public.ob_customer_delete_unlinked(p_platform_client_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  delete from public.open_banking_customers c
+   where c.platform_client_id = p_platform_client_id and c.finicity_customer_id is null;
+  return pg_catalog.jsonb_build_object('deleted', found, 'accounts', 0, 'transactions', 0);
+end
+$$;
+revoke all on function public.ob_customer_delete_unlinked(uuid) from public, anon, authenticated;
+grant execute on function public.ob_customer_delete_unlinked(uuid) to service_role;
+
+-- =================================================================================================
+-- public.open_banking_institution_logins
+-- One row per bank connection (Finicity institutionLoginId), with its consent window.
+-- =================================================================================================
+
+create table public.open_banking_institution_logins (
+  id                       bigint primary key,            -- Finicity institutionLoginId
+  platform_client_id       uuid not null references public.clients (id) on delete cascade,
+  customer_id              uuid not null references public.open_banking_customers (id) on delete cascade,
+  institution_id           text,
+  institution_name         text,
+  oauth                    boolean not null default false,
+  status                   text not null default 'active' check (status in ('active', 'error')),
+  aggregation_status_code  integer,
+  authorization_start_at   timestamptz,
+  authorization_end_at     timestamptz,
+  needs_reauth             boolean not null default false,
+  consent_checked_at       timestamptz,
+  last_error_message       text,
+  created_at               timestamptz not null default now(),
+  updated_at               timestamptz not null default now()
+);
+revoke all on public.open_banking_institution_logins from public, anon, authenticated;
+grant select on public.open_banking_institution_logins to authenticated;
+grant all on public.open_banking_institution_logins to service_role;
+
+alter table public.open_banking_institution_logins enable row level security;
+create policy "CPAs read their clients' bank logins" on public.open_banking_institution_logins
+  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+
+create index open_banking_institution_logins_client_idx on public.open_banking_institution_logins (platform_client_id);
+create index open_banking_institution_logins_customer_idx on public.open_banking_institution_logins (customer_id);
+
+create trigger set_updated_at before update on public.open_banking_institution_logins
+  for each row execute function private.set_updated_at();
+
+-- Functions ----------------------------------------------------------------------------------------
+
+create function public.ob_institution_login_upsert(p_finicity_customer_id text, p_login jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_customer public.open_banking_customers := private.ob_customer_row(p_finicity_customer_id);
+  v_row public.open_banking_institution_logins%rowtype;
+begin
+  insert into public.open_banking_institution_logins as l
+         (id, platform_client_id, customer_id, institution_id, institution_name, oauth, status,
+          aggregation_status_code, last_error_message)
+  values ((p_login ->> 'id')::bigint, v_customer.platform_client_id, v_customer.id,
+          p_login ->> 'institution_id', p_login ->> 'institution_name',
+          coalesce((p_login ->> 'oauth')::boolean, false), coalesce(p_login ->> 'status', 'active'),
+          (p_login ->> 'aggregation_status_code')::integer, p_login ->> 'last_error_message')
+  on conflict (id) do update
+     set institution_id = coalesce(excluded.institution_id, l.institution_id),
+         institution_name = coalesce(excluded.institution_name, l.institution_name),
+         oauth = l.oauth or excluded.oauth,
+         status = case when p_login ? 'status' then excluded.status else l.status end,
+         aggregation_status_code = coalesce(excluded.aggregation_status_code, l.aggregation_status_code),
+         last_error_message = case when p_login ? 'last_error_message' then excluded.last_error_message
+                                   else l.last_error_message end
+  returning * into v_row;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_institution_login_upsert(text, jsonb) from public, anon, authenticated;
+grant execute on function public.ob_institution_login_upsert(text, jsonb) to service_role;
+
+-- Consent window from authorization-details; flagged for re-auth inside the warning window.
+create function public.ob_institution_login_set_consent(
+  p_login_id bigint, p_start_at timestamptz, p_end_at timestamptz, p_warning_days integer default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_institution_logins%rowtype;
+  v_days integer := coalesce(p_warning_days, private.ob_setting('consent_warning_days', '14')::integer);
+begin
+  update public.open_banking_institution_logins l
+     set authorization_start_at = p_start_at, authorization_end_at = p_end_at, consent_checked_at = now(),
+         needs_reauth = p_end_at is not null and p_end_at < now() + make_interval(days => v_days)
+   where l.id = p_login_id
+  returning * into v_row;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_institution_login_set_consent(bigint, timestamptz, timestamptz, integer) from public, anon, authenticated;
+grant execute on function public.ob_institution_login_set_consent(bigint, timestamptz, timestamptz, integer) to service_role;
+
+create function public.ob_institution_login_flag_reauth(p_login_id bigint, p_needs_reauth boolean, p_message text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_institution_logins%rowtype;
+begin
+  update public.open_banking_institution_logins l
+     set needs_reauth = p_needs_reauth, last_error_message = coalesce(p_message, l.last_error_message)
+   where l.id = p_login_id
+  returning * into v_row;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_institution_login_flag_reauth(bigint, boolean, text) from public, anon, authenticated;
+grant execute on function public.ob_institution_login_flag_reauth(bigint, boolean, text) to service_role;

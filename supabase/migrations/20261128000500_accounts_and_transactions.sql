@@ -1,0 +1,292 @@
+-- Accounts, transactions and daily balance snapshots. Written by the service, read by CPAs.
+-- `source_fetched_at` is when the data was read from Mastercard: upserts only move it forward,
+-- so a slow, older fetch can never overwrite what a newer one wrote.
+
+-- =================================================================================================
+-- public.open_banking_accounts
+-- =================================================================================================
+
+create table public.open_banking_accounts (
+  id                       text primary key,              -- Finicity account id
+  platform_client_id       uuid not null references public.clients (id) on delete cascade,
+  customer_id              uuid not null references public.open_banking_customers (id) on delete cascade,
+  institution_login_id     bigint,
+  institution_id           text,
+  name                     text,
+  type                     text,
+  status                   text,
+  number_masked            text check (number_masked is null or number_masked ~ '^\*+[0-9A-Za-z]{0,4}$'),
+  currency                 text not null default 'USD',
+  balance                  numeric(19, 4),
+  balance_date             timestamptz,
+  last_updated_at          timestamptz,
+  aggregation_status_code  integer,
+  display_position         integer,
+  source_fetched_at        timestamptz not null,
+  created_at               timestamptz not null default now(),
+  updated_at               timestamptz not null default now()
+);
+revoke all on public.open_banking_accounts from public, anon, authenticated;
+grant select on public.open_banking_accounts to authenticated;
+grant all on public.open_banking_accounts to service_role;
+
+alter table public.open_banking_accounts enable row level security;
+create policy "CPAs read their clients' accounts" on public.open_banking_accounts
+  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+
+create index open_banking_accounts_client_idx on public.open_banking_accounts (platform_client_id);
+create index open_banking_accounts_customer_idx on public.open_banking_accounts (customer_id);
+
+create trigger set_updated_at before update on public.open_banking_accounts
+  for each row execute function private.set_updated_at();
+
+-- Functions ----------------------------------------------------------------------------------------
+
+-- A page of accounts (already mapped by the service: masked numbers only, money as strings)
+-- plus today's balance snapshot for each. Older fetches never overwrite newer ones.
+create function public.ob_accounts_upsert(p_finicity_customer_id text, p_accounts jsonb, p_fetched_at timestamptz)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_customer public.open_banking_customers := private.ob_customer_row(p_finicity_customer_id);
+  v_written integer;
+  v_snapshots integer;
+begin
+  insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, institution_id)
+  select distinct (a ->> 'institution_login_id')::bigint, v_customer.platform_client_id, v_customer.id,
+         a ->> 'institution_id'
+    from pg_catalog.jsonb_array_elements(p_accounts) a
+   where a ->> 'institution_login_id' is not null
+  on conflict (id) do nothing;
+
+  with src as (
+    select * from pg_catalog.jsonb_to_recordset(p_accounts) as r(
+      id text, institution_login_id bigint, institution_id text, name text, type text, status text,
+      number_masked text, currency text, balance numeric, balance_date timestamptz,
+      last_updated_at timestamptz, aggregation_status_code integer, display_position integer)
+  ), written as (
+    insert into public.open_banking_accounts as a
+           (id, platform_client_id, customer_id, institution_login_id, institution_id, name, type, status,
+            number_masked, currency, balance, balance_date, last_updated_at, aggregation_status_code,
+            display_position, source_fetched_at)
+    select s.id, v_customer.platform_client_id, v_customer.id, s.institution_login_id, s.institution_id,
+           s.name, s.type, s.status, s.number_masked, coalesce(s.currency, 'USD'), s.balance, s.balance_date,
+           s.last_updated_at, s.aggregation_status_code, s.display_position, p_fetched_at
+      from src s
+    on conflict (id) do update
+       set institution_login_id = excluded.institution_login_id, institution_id = excluded.institution_id,
+           name = excluded.name, type = excluded.type, status = excluded.status,
+           number_masked = excluded.number_masked, currency = excluded.currency, balance = excluded.balance,
+           balance_date = excluded.balance_date, last_updated_at = excluded.last_updated_at,
+           aggregation_status_code = excluded.aggregation_status_code,
+           display_position = excluded.display_position, source_fetched_at = excluded.source_fetched_at
+     where a.customer_id = excluded.customer_id and a.source_fetched_at <= excluded.source_fetched_at
+    returning a.id, a.balance, a.currency, a.platform_client_id
+  ), snap as (
+    insert into public.open_banking_balance_snapshots as b
+           (account_id, snapshot_date, platform_client_id, balance, currency, captured_at)
+    select w.id, (p_fetched_at at time zone 'UTC')::date, w.platform_client_id, w.balance, w.currency, p_fetched_at
+      from written w
+    on conflict (account_id, snapshot_date) do update
+       set balance = excluded.balance, currency = excluded.currency, captured_at = excluded.captured_at
+     where b.captured_at <= excluded.captured_at
+    returning 1
+  )
+  select (select count(*) from written), (select count(*) from snap) into v_written, v_snapshots;
+  return pg_catalog.jsonb_build_object('written', v_written,
+    'skipped', pg_catalog.jsonb_array_length(p_accounts) - v_written, 'snapshots', v_snapshots);
+end
+$$;
+revoke all on function public.ob_accounts_upsert(text, jsonb, timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_accounts_upsert(text, jsonb, timestamptz) to service_role;
+
+create function public.ob_accounts_delete(p_finicity_customer_id text, p_account_ids text[])
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_customer public.open_banking_customers := private.ob_customer_row(p_finicity_customer_id);
+  v_deleted integer;
+begin
+  delete from public.open_banking_accounts a where a.customer_id = v_customer.id and a.id = any (p_account_ids);
+  get diagnostics v_deleted = row_count;
+  return pg_catalog.jsonb_build_object('deleted', v_deleted);
+end
+$$;
+revoke all on function public.ob_accounts_delete(text, text[]) from public, anon, authenticated;
+grant execute on function public.ob_accounts_delete(text, text[]) to service_role;
+
+-- =================================================================================================
+-- public.open_banking_transactions
+-- =================================================================================================
+
+create table public.open_banking_transactions (
+  id                   bigint primary key,                  -- Finicity transaction id
+  account_id           text not null references public.open_banking_accounts (id) on delete cascade,
+  platform_client_id   uuid not null references public.clients (id) on delete cascade,
+  amount               numeric(19, 4) not null,
+  description          text,
+  memo                 text,
+  status               text not null check (status in ('pending', 'posted')),
+  transaction_at       timestamptz,
+  posted_at            timestamptz,
+  -- The date Mastercard filters on: postedDate for posted rows, transactionDate for pending ones.
+  effective_at         timestamptz generated always as (coalesce(posted_at, transaction_at)) stored,
+  category             text,
+  payee                text,
+  check_number         text,
+  type                 text,
+  source_fetched_at    timestamptz not null,
+  created_at           timestamptz not null default statement_timestamp(),
+  updated_at           timestamptz not null default statement_timestamp()
+);
+revoke all on public.open_banking_transactions from public, anon, authenticated;
+grant select on public.open_banking_transactions to authenticated;
+grant all on public.open_banking_transactions to service_role;
+
+alter table public.open_banking_transactions enable row level security;
+create policy "CPAs read their clients' transactions" on public.open_banking_transactions
+  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+
+create index open_banking_transactions_account_date_idx
+  on public.open_banking_transactions (account_id, effective_at desc, id desc);
+create index open_banking_transactions_client_idx on public.open_banking_transactions (platform_client_id);
+
+-- Functions ----------------------------------------------------------------------------------------
+
+-- One page (up to 1,000 mapped rows) in one statement. `shadow` rows are removed, never stored.
+-- Every row the page holds gets this fetch's time (so reconcile knows it was seen), but only
+-- rows whose values changed count as `written` and get a new updated_at.
+create function public.ob_transactions_upsert(p_account_id text, p_transactions jsonb, p_fetched_at timestamptz)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_client uuid;
+  v_seen integer;
+  v_written integer;
+  v_removed integer := 0;
+begin
+  select a.platform_client_id into v_client from public.open_banking_accounts a where a.id = p_account_id;
+  if v_client is null then
+    raise exception 'unknown account %', p_account_id using errcode = 'P0002';
+  end if;
+
+  if p_transactions @? '$[*] ? (@.status == "shadow")' then
+    delete from public.open_banking_transactions t
+     where t.account_id = p_account_id and t.source_fetched_at <= p_fetched_at
+       and t.id in (select (e ->> 'id')::bigint from pg_catalog.jsonb_array_elements(p_transactions) e
+                     where e ->> 'status' = 'shadow');
+    get diagnostics v_removed = row_count;
+  end if;
+
+  with written as (
+    insert into public.open_banking_transactions as t
+           (id, account_id, platform_client_id, amount, description, memo, status, transaction_at, posted_at,
+            category, payee, check_number, type, source_fetched_at)
+    select s.id, p_account_id, v_client, s.amount, s.description, s.memo, s.status, s.transaction_at,
+           s.posted_at, s.category, s.payee, s.check_number, s.type, p_fetched_at
+      from pg_catalog.jsonb_to_recordset(p_transactions) as s(
+             id bigint, amount numeric, description text, memo text, status text, transaction_at timestamptz,
+             posted_at timestamptz, category text, payee text, check_number text, type text)
+     where s.status in ('pending', 'posted')
+    on conflict (id) do update
+       set amount = excluded.amount, description = excluded.description, memo = excluded.memo,
+           status = excluded.status, transaction_at = excluded.transaction_at, posted_at = excluded.posted_at,
+           category = excluded.category, payee = excluded.payee, check_number = excluded.check_number,
+           type = excluded.type, source_fetched_at = excluded.source_fetched_at,
+           updated_at = case
+             when (t.amount, t.description, t.memo, t.status, t.transaction_at, t.posted_at, t.category, t.payee,
+                   t.check_number, t.type)
+                  is distinct from
+                  (excluded.amount, excluded.description, excluded.memo, excluded.status, excluded.transaction_at,
+                   excluded.posted_at, excluded.category, excluded.payee, excluded.check_number, excluded.type)
+             then pg_catalog.statement_timestamp() else t.updated_at end
+     where t.account_id = excluded.account_id and t.source_fetched_at <= excluded.source_fetched_at
+    returning t.updated_at = pg_catalog.statement_timestamp() as changed
+  )
+  select count(*), count(*) filter (where changed) into v_seen, v_written from written;
+  return pg_catalog.jsonb_build_object('received', pg_catalog.jsonb_array_length(p_transactions),
+                                       'written', v_written, 'removed', v_removed);
+end
+$$;
+revoke all on function public.ob_transactions_upsert(text, jsonb, timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_transactions_upsert(text, jsonb, timestamptz) to service_role;
+
+-- After every page of [p_from, p_to] was read in a run that started at p_run_started_at: rows in
+-- that range the run did not see are gone at the bank (a pending row that posted under a new id,
+-- a shadow row). Rows written by a newer run are newer than p_run_started_at and stay.
+create function public.ob_transactions_reconcile(
+  p_account_id text, p_from timestamptz, p_to timestamptz, p_run_started_at timestamptz, p_seen_ids bigint[] default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_removed integer;
+begin
+  delete from public.open_banking_transactions t
+   where t.account_id = p_account_id
+     and t.effective_at >= p_from and t.effective_at <= p_to
+     and t.source_fetched_at < p_run_started_at
+     and (p_seen_ids is null or not (t.id = any (p_seen_ids)));
+  get diagnostics v_removed = row_count;
+  return pg_catalog.jsonb_build_object('removed', v_removed);
+end
+$$;
+revoke all on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz, bigint[]) from public, anon, authenticated;
+grant execute on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz, bigint[]) to service_role;
+
+-- Where each account's next sync should start: the last posted date (minus the caller's overlap)
+-- or the oldest pending row, whichever is earlier; null for a first backfill.
+create function public.ob_sync_cursor(p_finicity_customer_id text)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'account_id', a.id,
+           'last_posted_at', (select max(t.posted_at) from public.open_banking_transactions t
+                               where t.account_id = a.id and t.status = 'posted'),
+           'oldest_pending_at', (select min(t.transaction_at) from public.open_banking_transactions t
+                                  where t.account_id = a.id and t.status = 'pending'))
+         order by a.id), '[]'::jsonb)
+    from public.open_banking_accounts a
+    join public.open_banking_customers c on c.id = a.customer_id
+   where c.finicity_customer_id = p_finicity_customer_id
+$$;
+revoke all on function public.ob_sync_cursor(text) from public, anon, authenticated;
+grant execute on function public.ob_sync_cursor(text) to service_role;
+
+-- =================================================================================================
+-- public.open_banking_balance_snapshots
+-- One row per account and day (written by ob_accounts_upsert).
+-- =================================================================================================
+
+create table public.open_banking_balance_snapshots (
+  account_id          text not null references public.open_banking_accounts (id) on delete cascade,
+  snapshot_date       date not null,
+  platform_client_id  uuid not null references public.clients (id) on delete cascade,
+  balance             numeric(19, 4),
+  currency            text not null default 'USD',
+  captured_at         timestamptz not null,
+  primary key (account_id, snapshot_date)
+);
+revoke all on public.open_banking_balance_snapshots from public, anon, authenticated;
+grant select on public.open_banking_balance_snapshots to authenticated;
+grant all on public.open_banking_balance_snapshots to service_role;
+
+alter table public.open_banking_balance_snapshots enable row level security;
+create policy "CPAs read their clients' balance history" on public.open_banking_balance_snapshots
+  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+
+create index open_banking_balance_snapshots_client_idx on public.open_banking_balance_snapshots (platform_client_id);
