@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +44,14 @@ class SandboxConfig(BaseSettings):
     obwms_text_encoding: str = Field(
         "hex", validation_alias=AliasChoices("SANDBOX_OBWMS_TEXT_ENCODING", "obwms_text_encoding")
     )
+    # Which date `fromDate`/`toDate` filter (and `sort` orders) on; the spec does not say, so both exist:
+    # `postedDate` (postedDate for posted rows, transactionDate while pending) or `transactionDate`.
+    transaction_date_filter: Literal["postedDate", "transactionDate"] = Field(
+        "postedDate",
+        validation_alias=AliasChoices("SANDBOX_TRANSACTION_DATE_FILTER", "transaction_date_filter"),
+    )
+    # The partner account locks after this many failed authentications in a row (CreateToken).
+    partner_lockout_failures: int = 5
     token_lifetime_seconds: int = 7200
     link_ttl_seconds: int = 7200
 

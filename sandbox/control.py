@@ -211,6 +211,18 @@ async def move_clock(request: Request) -> Response:
     return json_response(_clock_json(state))
 
 
+def _hold_days(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(x) for x in value)
+    except (TypeError, ValueError):
+        raise _err(400, "holdDays must be [low, high] in days") from None
+    if not 0 <= low <= high:
+        raise _err(400, "holdDays must be [low, high] with 0 <= low <= high")
+    return low, high
+
+
 @post("/_sandbox/bank/advance")
 async def bank_advance(request: Request) -> Response:
     state = request.app.state.sandbox
@@ -224,6 +236,7 @@ async def bank_advance(request: Request) -> Response:
         post_pending=bool(body.get("postPending", True)),
         shadow=int(body.get("shadow", 0)),
         seed=body.get("seed"),
+        hold_days=_hold_days(body.get("holdDays")),
     )
     return json_response(out)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from bisect import bisect
 from itertools import accumulate
@@ -73,13 +74,22 @@ _CARD: list[_Row] = [
     ("MARRIOTT HOTELS", "Marriott", "Hotel", "debit", -600, -120, 0.3, None),
     ("LATE FEE", "FinBank", "Finance Charge", "fee", -39, -29, 0.1, None),
 ]
-# kind, nickname, catalog rows, (balance low, balance high)
+_INVESTMENT: list[_Row] = [
+    ("BOUGHT VANGUARD TOTAL STOCK MKT ETF", "Vanguard", "Investments", "debit", -4000, -200, 3, "BUY"),
+    ("SOLD ISHARES CORE S&P 500 ETF", "iShares", "Investments", "credit", 300, 5000, 1, "SELL"),
+    ("DIVIDEND RECEIVED VTI", "Vanguard", "Dividend & Cap Gains", "dividend", 5, 180, 2, None),
+    ("CONTRIBUTION FROM CHK", "FinBank", "Transfer", "transfer", 100, 1500, 1, None),
+    ("ADVISORY FEE", "FinBank", "Service Fee", "fee", -25, -8, 0.3, None),
+]
+# kind, nickname, catalog rows, (balance low, balance high). Catalog amounts are written as money in
+# (+) / money out (-); accounts of a FLIPPED_SIGN_TYPES type serve them the other way round.
 _ACCOUNT_KINDS: list[tuple[str, str, list[_Row], tuple[int, int]]] = [
     ("checking", "Super Checking", _CHECKING, (1500, 6000)),
     ("savings", "Super Savings", _SAVINGS, (5000, 30000)),
     ("creditCard", "Visa Signature", _CARD, (-2500, -100)),
     ("checking", "Joint Checking", _CHECKING, (800, 4000)),
     ("savings", "Emergency Savings", _SAVINGS, (2000, 15000)),
+    ("investment", "Brokerage", _INVESTMENT, (10000, 80000)),
 ]
 
 
@@ -105,7 +115,20 @@ DEFAULT_PROFILE = {
     "transactionsPerAccountPerMonth": 40,
     "institutionId": "102105",
     "consentDays": 365,
+    # Ids unique per account only: every account numbers its rows from the same seed-derived base, so
+    # ids repeat across the customer's accounts and across customers linked with the same seed.
+    "idsPerAccount": False,
 }
+# Share of posted rows whose transaction date is pushed into the previous month (posted on the 1st-3rd).
+MONTH_END_SHARE = 0.5
+
+
+def _month_end_straddle(rng: random.Random, posted: int) -> int | None:
+    """A transaction date in the previous month for a row posted early in a month, else None."""
+    day = dt.datetime.fromtimestamp(posted, dt.UTC).day
+    if day > 3 or rng.random() >= MONTH_END_SHARE:
+        return None
+    return posted - (day + rng.randrange(0, 3)) * DAY
 
 
 def _make_tx(
@@ -121,7 +144,7 @@ def _make_tx(
 ) -> Tx:
     i = cat.pick(rng)
     desc, _payee, _category, ttype, low, high, _w, memo = cat.rows[i]
-    amount = round(low + (high - low) * rng.random(), 2)
+    amount = round(low + (high - low) * rng.random(), 2) * acct.sign
     check = None
     if ttype == "check":
         check_no[0] += 1
@@ -152,7 +175,7 @@ def _make_tx(
         createdDate=now,
         memo=memo,
         type=ttype,
-        transactionDate=date - rng.randrange(0, 2 * DAY),
+        transactionDate=_month_end_straddle(rng, date) or date - rng.randrange(0, 2 * DAY),
         postedDate=date,
         checkNum=check,
         categorization=cat.cats[i],
@@ -183,8 +206,9 @@ def connect_customer(state: SandboxState, customer: Customer, profile: dict) -> 
     state.logins[login.id] = login
     customer.logins[login.id] = login
     if customer.next_tx_id is None:
-        # A block of a million ids per customer: unique across customers, like Mastercard's.
+        # A block of a million ids per customer, unless the profile asks for ids per account.
         customer.next_tx_id = int(customer.id) * 1_000_000
+    shared_base = 1_000_000 + int(p["seed"]) * 1_000_000 if p["idsPerAccount"] else None
     span = int(p["months"] * 30.44 * DAY)
     per_account = int(p["months"] * p["transactionsPerAccountPerMonth"])
     cid = int(customer.id)
@@ -213,7 +237,7 @@ def connect_customer(state: SandboxState, customer: Customer, profile: dict) -> 
         cat = _CATALOGS[id(rows)]
         check_no = [1000 + rng.randrange(0, 500)]
         dates = sorted(now - int(rng.random() * span) for _ in range(per_account))
-        base = customer.next_tx_id
+        base = customer.next_tx_id if shared_base is None else shared_base
         flags = [date > now - PENDING_WINDOW and rng.random() < 0.5 for date in dates]
         if dates and not any(flags):
             # Real accounts almost always have something still pending: so does every generated one.
@@ -221,10 +245,13 @@ def connect_customer(state: SandboxState, customer: Customer, profile: dict) -> 
             flags[-1] = True
         for k, (date, pending) in enumerate(zip(dates, flags, strict=True)):
             acct.put(_make_tx(rng, cat, acct, cid, base + k, date, now, check_no, pending))
-        customer.next_tx_id = base + len(dates)
+        if shared_base is None:
+            customer.next_tx_id = base + len(dates)
+        else:
+            acct.next_tx_id = base + len(dates)
         target = round(rng.uniform(blo, bhi), 2)
         posted = sum(t.amount for t in acct.txs.values() if t.status == "active")
-        acct.opening_balance = round(target - posted, 2)
+        acct.opening_balance = round(target - acct.sign * posted, 2)
         customer.accounts[acct.id] = acct
         created.append(acct)
     customer.touch()
@@ -240,8 +267,14 @@ def advance_bank(
     post_pending: bool = True,
     shadow: int = 0,
     seed: int | None = None,
+    hold_days: tuple[float, float] | None = None,
 ) -> dict:
-    """New transactions; pending ones post under a new id; shadow ones appear (and earlier ones vanish)."""
+    """New transactions; pending ones post under a new id; shadow ones appear (and earlier ones vanish).
+
+    Without `hold_days` every pending row posts now, 0.5-2 days after its transaction date. With
+    `hold_days=(lo, hi)` each pending row is held lo..hi days (fixed per row) and posts only once
+    that hold has passed on the sandbox clock, dated transaction date + hold: rows that transact
+    before a sync window and post inside it."""
     now = state.clock.now_int()
     rng = random.Random(f"{seed}:{customer.id}:{customer.version}")
     out: dict[str, list[int]] = {"created": [], "posted": [], "removedPending": [], "shadowed": [], "removedShadow": []}
@@ -255,10 +288,17 @@ def advance_bank(
                 out["removedShadow"].append(tx.id)
         if post_pending:
             for tx in [t for t in acct.txs.values() if t.status == "pending"]:
+                transacted = tx.transactionDate or now
+                if hold_days is None:
+                    posted_at = min(now, transacted + rng.randrange(DAY // 2, 2 * DAY))
+                else:
+                    hold = random.Random(f"hold:{acct.id}:{tx.id}").uniform(*hold_days)
+                    posted_at = transacted + int(hold * DAY)
+                    if posted_at > now:
+                        continue
                 acct.drop(tx.id)
-                posted_at = min(now, (tx.transactionDate or now) + rng.randrange(DAY // 2, 2 * DAY))
                 new = Tx(
-                    id=customer.next_tx_id,
+                    id=_next_id(customer, acct),
                     amount=tx.amount,
                     accountId=tx.accountId,
                     customerId=cid,
@@ -272,7 +312,6 @@ def advance_bank(
                     checkNum=tx.checkNum,
                     categorization=tx.categorization,
                 )
-                customer.next_tx_id += 1
                 acct.put(new)
                 out["removedPending"].append(tx.id)
                 out["posted"].append(new.id)
@@ -282,7 +321,7 @@ def advance_bank(
         for tx in acct.txs.values()
         if tx.status == "active" and tx.effective_date > now - SHADOW_WINDOW
     ]
-    recent.sort(key=lambda r: r[1].id)
+    recent.sort(key=lambda r: (r[1].id, r[0].id))
     for acct, tx in rng.sample(recent, min(shadow, len(recent))):
         tx.status = "shadow"
         acct.put(tx)
@@ -292,10 +331,19 @@ def advance_bank(
         check_no = [2000 + rng.randrange(0, 500)]
         for date in sorted(now - int(rng.random() * days * DAY) for _ in range(new_per_account)):
             pending = date > now - PENDING_WINDOW and rng.random() < 0.4
-            tx = _make_tx(rng, cat, acct, cid, customer.next_tx_id, date, now, check_no, pending)
-            customer.next_tx_id += 1
+            tx = _make_tx(rng, cat, acct, cid, _next_id(customer, acct), date, now, check_no, pending)
             acct.put(tx)
             out["created"].append(tx.id)
         acct.last_attempt = acct.last_success = now
     customer.touch()
     return out
+
+
+def _next_id(customer: Customer, acct: Account) -> int:
+    """The next transaction id: the account's own counter when ids are per account, else the customer's."""
+    if acct.next_tx_id is not None:
+        acct.next_tx_id += 1
+        return acct.next_tx_id - 1
+    assert customer.next_tx_id is not None
+    customer.next_tx_id += 1
+    return customer.next_tx_id - 1

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 ENDPOINTS = {"transactions", "accounts", "auth", "customers", "connect", "subscriptions", "webhooks", "*"}
 HTTP_KINDS = {"429", "500", "503", "latency", "token_expiry"}
 WEBHOOK_KINDS = {"webhook_drop", "webhook_duplicate", "webhook_reorder"}
-KINDS = HTTP_KINDS | WEBHOOK_KINDS
+# Per served transaction row (not per call): the row is sent in a shape the spec does not allow.
+ROW_KINDS = {"malformed_row"}
+KINDS = HTTP_KINDS | WEBHOOK_KINDS | ROW_KINDS
 
 
 @dataclass
@@ -30,6 +34,8 @@ class Fault:
     def matches(self, group: str) -> bool:
         if self.kind in WEBHOOK_KINDS:
             return group == "webhooks"
+        if self.kind in ROW_KINDS:
+            return group == "transactions"
         return self.endpoint in ("*", group)
 
     def roll(self) -> bool:
@@ -75,6 +81,35 @@ def parse_fault(body: dict, fault_id: int) -> Fault:
         seed=int(body.get("seed", 1)),
         id=fault_id,
     )
+
+
+# What a bank's odd row looks like: a null status, an amount that is not a number, a date that is
+# not epoch seconds. Each also names the full account number in its memo, as transfer memos do.
+_MALFORMATIONS: list[dict[str, Any]] = [
+    {"status": None},
+    {"amount": "1,234.56"},
+    {"transactionDate": "2026-01-31"},
+]
+
+
+def corrupt_rows(state: Any, customer: Any, items: list[bytes]) -> list[bytes]:
+    """Serve some rows malformed, as the `malformed_row` faults say (each row rolls each fault)."""
+    faults = [f for f in state.faults if f.kind in ROW_KINDS]
+    if not faults:
+        return items
+    out = []
+    for item in items:
+        fault = next((f for f in faults if f.roll()), None)
+        if fault is None:
+            out.append(item)
+            continue
+        row = json.loads(item)
+        account = customer.accounts.get(str(row.get("accountId")))
+        number = account.number if account is not None else "000000000000"
+        row.update(_MALFORMATIONS[(fault.fired - 1) % len(_MALFORMATIONS)])
+        row["memo"] = f"TRANSFER FROM ACCT {number}"
+        out.append(json.dumps(row, separators=(",", ":")).encode())
+    return out
 
 
 def fire(faults: list[Fault], group: str, kinds: set[str]) -> list[Fault]:

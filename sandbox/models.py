@@ -31,10 +31,18 @@ class Tx(msgspec.Struct, omit_defaults=True):
 
     @property
     def effective_date(self) -> int:
-        """The date the range filter and the sort use: postedDate if posted, transactionDate if pending."""
+        """postedDate if posted, transactionDate while pending."""
         if self.status == "pending" or self.postedDate is None:
             return self.transactionDate or 0
         return self.postedDate
+
+    def filter_date(self, rule: str) -> int:
+        """The date the range filter and the sort use under a rule (the spec does not say which):
+        `transactionDate` (the spec's sort key, postedDate when there is none) or `postedDate` (postedDate
+        for posted rows, transactionDate for pending ones)."""
+        if rule == "transactionDate":
+            return self.transactionDate or self.postedDate or 0
+        return self.effective_date
 
 
 _encoder = msgspec.json.Encoder()

@@ -12,6 +12,9 @@ from typing import Any
 
 from sandbox.models import Tx, encode
 
+FLIPPED_SIGN_TYPES = frozenset({"creditCard", "investment"})
+DATE_RULES = ("postedDate", "transactionDate")
+
 
 class Clock:
     """Wall clock plus an adjustable offset (POST /_sandbox/clock)."""
@@ -71,6 +74,13 @@ class Account:
     last_success: int
     txs: dict[int, Tx] = field(default_factory=dict)
     encoded: dict[int, bytes] = field(default_factory=dict)
+    # Ids unique per account only (Mastercard's rule): when set, this account numbers its own rows.
+    next_tx_id: int | None = None
+
+    @property
+    def sign(self) -> int:
+        """Mastercard's sign convention: for credit cards and investments inflows are negative."""
+        return -1 if self.type in FLIPPED_SIGN_TYPES else 1
 
     def put(self, tx: Tx) -> None:
         self.txs[tx.id] = tx
@@ -83,23 +93,26 @@ class Account:
     @property
     def balance(self) -> float:
         return round(
-            self.opening_balance + sum(t.amount for t in self.txs.values() if t.status == "active"), 2
+            self.opening_balance
+            + self.sign * sum(t.amount for t in self.txs.values() if t.status == "active"),
+            2,
         )
 
 
 class TxIndex:
-    """Transactions of a scope sorted by (effective date, id); pages are slices of pre-encoded bytes."""
+    """Transactions of a scope sorted by (filter date, id, account); pages are slices of pre-encoded bytes."""
 
-    def __init__(self, accounts: list[Account], include_pending: bool) -> None:
+    def __init__(self, accounts: list[Account], include_pending: bool, date_rule: str) -> None:
         rows = []
         for acct in accounts:
             enc = acct.encoded
+            account = int(acct.id)
             for tx in acct.txs.values():
                 if include_pending or tx.status != "pending":
-                    rows.append((tx.effective_date, tx.id, enc[tx.id]))
-        rows.sort(key=lambda r: (r[0], r[1]))
+                    rows.append((tx.filter_date(date_rule), tx.id, account, enc[tx.id]))
+        rows.sort(key=lambda r: (r[0], r[1], r[2]))
         self.dates = [r[0] for r in rows]
-        self.items = [r[2] for r in rows]
+        self.items = [r[3] for r in rows]
 
     def page(
         self, from_date: int, to_date: int, start: int, limit: int, desc: bool
@@ -139,12 +152,12 @@ class Customer:
         self.version += 1
         self._index.clear()
 
-    def index(self, account_id: str | None, include_pending: bool) -> TxIndex:
-        key = (account_id, include_pending)
+    def index(self, account_id: str | None, include_pending: bool, date_rule: str = "postedDate") -> TxIndex:
+        key = (account_id, include_pending, date_rule)
         idx = self._index.get(key)
         if idx is None:
             accts = [self.accounts[account_id]] if account_id else list(self.accounts.values())
-            idx = self._index[key] = TxIndex(accts, include_pending)
+            idx = self._index[key] = TxIndex(accts, include_pending, date_rule)
         return idx
 
 
@@ -169,7 +182,8 @@ class Subscription:
 class Stats:
     def __init__(self) -> None:
         self.operations: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self.partner_auth = {"count": 0, "success": 0, "failure": 0}
+        # locked is 0/1 (an int, so the dict keeps one value type)
+        self.partner_auth = {"count": 0, "success": 0, "failure": 0, "consecutiveFailures": 0, "locked": 0}
         self.webhooks: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
     def record(self, op: str, status: int) -> None:

@@ -1,4 +1,4 @@
-"""Partner authentication (operationId CreateToken)."""
+"""Partner authentication (operationId CreateToken), with the partner account lockout the spec describes."""
 
 from __future__ import annotations
 
@@ -19,9 +19,18 @@ async def create_token(request: Request) -> Response:
     for name in ("partnerId", "partnerSecret"):
         if not isinstance(body.get(name), str) or not body[name]:
             raise missing_param(name)
-    state.stats.partner_auth["count"] += 1
+    stats = state.stats.partner_auth
+    stats["count"] += 1
+    if stats["locked"]:
+        # Locked: even the right secret is refused until Mastercard support unlocks (here: /_sandbox/reset).
+        stats["failure"] += 1
+        raise error(401, 10001, "Partner account locked after repeated failed authentications; contact support")
     if body["partnerId"] != config.partner_id or body["partnerSecret"] != config.partner_secret:
-        state.stats.partner_auth["failure"] += 1
+        stats["failure"] += 1
+        stats["consecutiveFailures"] += 1
+        # The spec: "After five failed attempts to authenticate, your account will be locked."
+        stats["locked"] = int(stats["consecutiveFailures"] >= config.partner_lockout_failures)
         raise error(401, 10001, "Invalid credentials")
-    state.stats.partner_auth["success"] += 1
+    stats["success"] += 1
+    stats["consecutiveFailures"] = 0
     return json_response({"token": issue_token(state, config).value})

@@ -1,7 +1,8 @@
 """Transactions: GetAllCustomerTransactions (v3) and GetCustomerAccountTransactions (v4).
 
-Range filter and sort use the effective date: `postedDate` for posted transactions, `transactionDate` for
-pending ones; ties are ordered by id. Pages are joined from pre-encoded transaction bytes.
+Range filter and sort use the date the `SANDBOX_TRANSACTION_DATE_FILTER` rule names (see sandbox/README.md);
+ties are ordered by id, then account. Pages are joined from pre-encoded transaction bytes; a `malformed_row`
+fault corrupts rows as they are served.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from litestar.params import FromPath
 
 from sandbox.auth import guard
 from sandbox.errors import JSON, error, invalid_param
+from sandbox.faults import corrupt_rows
 from sandbox.routes.common import bool_param, get_account, get_customer, int_param
 
 
@@ -31,9 +33,11 @@ def _page(request: Request, customer, account_id: str | None) -> Response:
         raise error(400, 41004, "Limit cannot be less than one.")
     if limit > 1000:
         raise invalid_param("limit", "cannot be greater than 1000")
-    found, items = customer.index(account_id, include_pending).page(
+    rule = request.app.state.config.transaction_date_filter
+    found, items = customer.index(account_id, include_pending, rule).page(
         from_date, to_date, start, limit, sort == "desc"
     )
+    items = corrupt_rows(request.app.state.sandbox, customer, items)
     more = "true" if start - 1 + len(items) < found else "false"
     head = (
         f'{{"found":{found},"displaying":{len(items)},"moreAvailable":"{more}","fromDate":"{from_date}",'

@@ -16,6 +16,7 @@ from service.finicity.errors import (
     TransportError,
     UnexpectedResponse,
 )
+from service.finicity.paging import IncompleteRead
 from service.finicity.tokens import PartnerTokenService, TokenCipher, TokenServiceUnavailable
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "FinicityClient",
     "FinicityError",
     "Forbidden",
+    "IncompleteRead",
     "MfaRequired",
     "NotFound",
     "PartnerTokenService",

@@ -56,8 +56,9 @@ from service.finicity.models import (
     Subscription,
     SubscriptionDetail,
     Subscriptions,
-    Transactions,
+    TransactionPage,
 )
+from service.finicity.paging import read_pages
 from service.finicity.retry import DEFAULT_RETRY_AFTER_CAP, backoff_delay
 
 log = structlog.get_logger(__name__)
@@ -284,6 +285,14 @@ class FinicityClient:
         except ValueError as exc:  # JSONDecodeError and ValidationError are both ValueErrors
             raise UnexpectedResponse(response.status_code, None, _describe(model.__name__, exc)) from None
 
+    @staticmethod
+    def _parse_page(response: httpx.Response) -> TransactionPage:
+        """A transactions page; rows that do not match the spec come back as `rejected`, not as an error."""
+        try:
+            return TransactionPage.decode(response.content)
+        except ValueError as exc:  # the envelope itself is not a page: nothing on it can be trusted
+            raise UnexpectedResponse(response.status_code, None, _describe("Transactions", exc)) from None
+
     # ---- partner authentication --------------------------------------------------------------
 
     async def authenticate(self) -> str:
@@ -482,7 +491,7 @@ class FinicityClient:
         limit: int = TRANSACTIONS_PAGE_LIMIT,
         sort: str = "asc",
         include_pending: bool = True,
-    ) -> Transactions:
+    ) -> TransactionPage:
         """One page; `start` is a 1-based record index (start=1001 is the second page of 1000)."""
         response = await self._request(
             "GET",
@@ -490,7 +499,7 @@ class FinicityClient:
             {"customerId": finicity_customer_id, "accountId": account_id},
             params=self._transaction_params(from_date, to_date, start, limit, sort, include_pending),
         )
-        return self._parse(Transactions, response)
+        return self._parse_page(response)
 
     async def get_customer_transactions(
         self,
@@ -501,14 +510,14 @@ class FinicityClient:
         limit: int = TRANSACTIONS_PAGE_LIMIT,
         sort: str = "asc",
         include_pending: bool = True,
-    ) -> Transactions:
+    ) -> TransactionPage:
         response = await self._request(
             "GET",
             "/aggregation/v3/customers/{customerId}/transactions",
             {"customerId": finicity_customer_id},
             params=self._transaction_params(from_date, to_date, start, limit, sort, include_pending),
         )
-        return self._parse(Transactions, response)
+        return self._parse_page(response)
 
     async def iter_account_transaction_pages(
         self,
@@ -519,21 +528,35 @@ class FinicityClient:
         limit: int = TRANSACTIONS_PAGE_LIMIT,
         sort: str = "asc",
         include_pending: bool = True,
-    ) -> AsyncIterator[Transactions]:
-        """Yield non-empty pages until `found` records are read; stop on an empty page (no loops)."""
-        start = 1
-        read = 0
-        while True:
-            page = await self.get_account_transactions(
+    ) -> AsyncIterator[TransactionPage]:
+        """Every page of one account's window, through the guarded pager (`IncompleteRead` on a lie)."""
+
+        async def fetch(start: int) -> TransactionPage:
+            return await self.get_account_transactions(
                 finicity_customer_id, account_id, from_date, to_date, start, limit, sort, include_pending
             )
-            if not page.transactions:
-                return
-            read += len(page.transactions)
+
+        async for page in read_pages(fetch, limit):
             yield page
-            if read >= page.found:
-                return
-            start += len(page.transactions)
+
+    async def iter_customer_transaction_pages(
+        self,
+        finicity_customer_id: str,
+        from_date: int,
+        to_date: int,
+        limit: int = TRANSACTIONS_PAGE_LIMIT,
+        sort: str = "asc",
+        include_pending: bool = True,
+    ) -> AsyncIterator[TransactionPage]:
+        """Every page of the customer's window across accounts (v3), through the same guarded pager."""
+
+        async def fetch(start: int) -> TransactionPage:
+            return await self.get_customer_transactions(
+                finicity_customer_id, from_date, to_date, start, limit, sort, include_pending
+            )
+
+        async for page in read_pages(fetch, limit):
+            yield page
 
     # ---- consent -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ so amounts are never rounded through a float.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -177,6 +178,84 @@ class Transactions(msgspec.Struct, rename="camel", frozen=True):
     @classmethod
     def decode(cls, content: bytes) -> Transactions:
         return msgspec.json.decode(content, type=cls, strict=False)
+
+
+class _RawTransactions(msgspec.Struct, rename="camel", frozen=True):
+    """The page envelope with its rows left undecoded, to decode them one at a time."""
+
+    found: int
+    transactions: list[msgspec.Raw] = msgspec.field(default_factory=list)
+
+
+class _RowIdentity(msgspec.Struct, rename="camel", frozen=True):
+    id: Any = None
+    account_id: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedTransaction:
+    """A row of a page that does not match the spec: kept (masked) in quarantine, never dropped in silence."""
+
+    raw: bytes
+    reason: str
+    id: int | None
+    account_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionPage:
+    """One page as the sync sees it: the rows that parsed, and the ones that did not."""
+
+    found: int
+    transactions: list[Transaction]
+    rejected: list[RejectedTransaction] = field(default_factory=list)
+
+    def keys(self) -> list[tuple[int, int]]:
+        """(accountId, id) of every row, rejected ones included when their ids can be read."""
+        keys = [(t.account_id, t.id) for t in self.transactions]
+        keys += [(r.account_id or 0, r.id) for r in self.rejected if r.id is not None]
+        return keys
+
+    @classmethod
+    def decode(cls, content: bytes) -> TransactionPage:
+        """The fast path decodes the whole page at once; only a page with a bad row is decoded row by row.
+        Raises msgspec errors when the envelope itself is not a Transactions page."""
+        try:
+            page = Transactions.decode(content)
+        except msgspec.ValidationError:
+            return cls._decode_rows(content)
+        return cls(page.found, page.transactions)
+
+    @classmethod
+    def _decode_rows(cls, content: bytes) -> TransactionPage:
+        envelope = msgspec.json.decode(content, type=_RawTransactions, strict=False)
+        good: list[Transaction] = []
+        rejected: list[RejectedTransaction] = []
+        for raw in envelope.transactions:
+            try:
+                good.append(msgspec.json.decode(raw, type=Transaction, strict=False))
+            except msgspec.ValidationError as exc:
+                rejected.append(_rejected(bytes(raw), str(exc)))
+        return cls(envelope.found, good, rejected)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _rejected(raw: bytes, reason: str) -> RejectedTransaction:
+    try:
+        identity = msgspec.json.decode(raw, type=_RowIdentity)
+    except msgspec.DecodeError:
+        identity = _RowIdentity()
+    # msgspec names the path and the expected type (`Expected `str`, got `null` - at `$.status`), not values.
+    return RejectedTransaction(raw, reason[:300], _as_int(identity.id), _as_int(identity.account_id))
 
 
 class AuthorizationDetails(FinicityModel):

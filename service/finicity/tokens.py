@@ -2,8 +2,9 @@
 
 The token lives in `private.ob_partner_tokens`, encrypted with AES-256-GCM under
 `OPEN_BANKING_ENCRYPTION_KEY`, so a restart reuses it and N processes authenticate once per lifetime.
-Finicity returns no expiry: expires_at = issue time + 2 h, and a token with under 15 minutes left is
-replaced. Refreshes are single-flight per process (an asyncio.Lock) and per database (a lease granted
+Finicity returns no expiry: expires_at = issue time + 2 h, and a token with under 30 minutes left is
+replaced (renewed at 90 minutes old, as the spec's CreateToken advises). Refreshes are single-flight
+per process (an asyncio.Lock) and per database (a lease granted
 by `ob_partner_token_begin_refresh`).
 
 RPC contract (fixed, see supabase/migrations):
@@ -108,7 +109,7 @@ class PartnerTokenService:
         cipher: TokenCipher,
         holder_id: str,
         clock: Callable[[], datetime] = _utcnow,
-        refresh_margin: timedelta = timedelta(minutes=15),
+        refresh_margin: timedelta = timedelta(minutes=30),
         lifetime: timedelta = timedelta(hours=2),
         lease_seconds: int = 30,
         poll_interval: float = 0.1,

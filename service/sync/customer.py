@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from service.finicity.errors import UnexpectedResponse
 from service.jobs.types import Job, PermanentJobError
 from service.sync.mapping import map_account, map_transaction, sync_window, to_epoch
 
 if TYPE_CHECKING:
-    from service.finicity.models import Transactions
+    from service.finicity.models import TransactionPage
     from service.runtime import Services
 
 log = structlog.get_logger(__name__)
@@ -204,7 +205,7 @@ async def _sync_account(
     clock: Callable[[], dt.datetime],
 ) -> int:
     # Fetch (producer) and write (consumer) overlap; the queue bound keeps memory flat.
-    pages: asyncio.Queue[tuple[Transactions, dt.datetime] | None] = asyncio.Queue(maxsize=1)
+    pages: asyncio.Queue[tuple[TransactionPage, dt.datetime] | None] = asyncio.Queue(maxsize=1)
 
     async def fetch() -> None:
         try:
@@ -220,6 +221,9 @@ async def _sync_account(
     try:
         while (item := await pages.get()) is not None:
             page, fetched_at = item
+            if page.rejected:
+                # Until rows can be quarantined, a page with a row we cannot read fails the read whole.
+                raise UnexpectedResponse(200, None, page.rejected[0].reason)
             rows = [map_transaction(t) for t in page.transactions]
             written = await services.rpc.call(
                 "ob_transactions_upsert",

@@ -1,7 +1,9 @@
 import json
 from decimal import Decimal
 
-from service.finicity.models import CreatedCustomer, CustomerAccount, Customers, Transactions
+import pytest
+
+from service.finicity.models import CreatedCustomer, CustomerAccount, Customers, TransactionPage, Transactions
 
 ACCOUNT = {
     "id": "5011648377",
@@ -87,3 +89,32 @@ def test_numeric_account_id_is_accepted_as_string() -> None:
 
 def test_unknown_fields_are_ignored() -> None:
     assert CustomerAccount.model_validate({**ACCOUNT, "somethingNew": {"x": 1}}).id == "5011648377"
+
+
+def _row(tx_id: int, **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {"id": tx_id, "amount": -1.25, "accountId": 7, "customerId": 9, "status": "active",
+                              "description": "X", "createdDate": 1}
+    row.update(changes)
+    return row
+
+
+def test_a_row_that_does_not_parse_is_rejected_alone_with_its_path_not_its_values() -> None:
+    rows = [_row(1), _row(2, status=None), _row(3, amount="12,00 secret-9999"), _row(4)]
+    page = TransactionPage.decode(json.dumps({"found": 4, "transactions": rows}).encode())
+    assert [t.id for t in page.transactions] == [1, 4]
+    assert [(r.id, r.account_id) for r in page.rejected] == [(2, 7), (3, 7)]
+    assert "$.status" in page.rejected[0].reason and "$.amount" in page.rejected[1].reason
+    assert all("secret-9999" not in r.reason for r in page.rejected)
+    assert json.loads(page.rejected[1].raw)["amount"] == "12,00 secret-9999"  # kept whole, for quarantine
+    assert page.keys() == [(7, 1), (7, 4), (7, 2), (7, 3)]
+
+
+def test_a_row_without_a_readable_id_is_rejected_with_no_id() -> None:
+    page = TransactionPage.decode(json.dumps({"found": 2, "transactions": [_row(1), "junk"]}).encode())
+    assert [t.id for t in page.transactions] == [1]
+    assert page.rejected[0].id is None and page.keys() == [(7, 1)]
+
+
+def test_a_page_whose_envelope_is_wrong_is_an_error_not_a_rejection() -> None:
+    with pytest.raises(ValueError):
+        TransactionPage.decode(b'{"found": "many", "transactions": []}')

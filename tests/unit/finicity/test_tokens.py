@@ -195,17 +195,17 @@ async def test_cached_token_is_reused_without_database_calls(
     tokens = service(store, auth, cipher, clock)
     await tokens.get()
     calls = len(store.calls)
-    clock.advance(timedelta(minutes=100))  # 20 minutes left: still fresh
+    clock.advance(timedelta(minutes=89))  # 89 minutes old: still fresh
     assert await tokens.get() == "partner-token-1"
     assert len(store.calls) == calls
 
 
-async def test_token_with_under_15_minutes_left_is_refreshed(
+async def test_a_token_90_minutes_old_is_renewed_as_the_spec_advises(
     store: InMemoryTokenStore, auth: FakePartnerAuth, cipher: TokenCipher, clock: Clock
 ) -> None:
     tokens = service(store, auth, cipher, clock)
     await tokens.get()
-    clock.advance(timedelta(minutes=106))  # 14 minutes left
+    clock.advance(timedelta(minutes=91))  # 91 minutes old, 29 left
     assert await tokens.get() == "partner-token-2"
     assert auth.calls == 2
 
@@ -236,7 +236,7 @@ async def test_forced_refresh_asks_for_more_validity_than_any_token_has(
     await tokens.invalidate(await tokens.get())
     await tokens.get()
     begins = [args for fn, args in store.calls if fn == "ob_partner_token_begin_refresh"]
-    assert begins[0] == {"p_holder": "p1", "p_lease_seconds": 30, "p_min_valid_seconds": 900}
+    assert begins[0] == {"p_holder": "p1", "p_lease_seconds": 30, "p_min_valid_seconds": 1800}
     assert begins[1]["p_min_valid_seconds"] > 7200
 
 

@@ -1,4 +1,5 @@
-"""iter_account_transaction_pages reads exactly `found` records with start/limit paging."""
+"""The guarded pager: exactly `found` records with start/limit paging, and an `IncompleteRead` (never a
+short or endless read) when the server's pages do not add up."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from service.finicity.client import FinicityClient
-from service.finicity.models import Transactions
+from service.finicity.models import TransactionPage
+from service.finicity.paging import IncompleteRead, page_budget
 
 
-def page(found: int, first_id: int, count: int) -> dict[str, object]:
+def page(found: int, first_id: int, count: int, account_id: int = 7) -> dict[str, object]:
     return {
         "found": found,
         "displaying": count,
@@ -23,7 +25,7 @@ def page(found: int, first_id: int, count: int) -> dict[str, object]:
             {
                 "id": first_id + i,
                 "amount": -1.5,
-                "accountId": 7,
+                "accountId": account_id,
                 "customerId": 9,
                 "status": "active",
                 "description": "x",
@@ -34,7 +36,7 @@ def page(found: int, first_id: int, count: int) -> dict[str, object]:
     }
 
 
-async def collect(client: FinicityClient) -> list[Transactions]:
+async def collect(client: FinicityClient) -> list[TransactionPage]:
     return [p async for p in client.iter_account_transaction_pages("9", "7", 1, 2)]
 
 
@@ -63,12 +65,65 @@ async def test_found_zero_makes_one_request_and_yields_nothing(
     assert starts(httpx_mock) == ["1"]
 
 
-async def test_an_empty_page_before_found_stops_paging(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
+async def test_an_empty_page_before_found_is_an_incomplete_read(
+    client: FinicityClient, httpx_mock: HTTPXMock
+) -> None:
     httpx_mock.add_response(json=page(3000, 1, 1000))
     httpx_mock.add_response(json=page(3000, 1001, 0))
-    pages = await collect(client)
-    assert len(pages) == 1
+    pages: list[TransactionPage] = []
+    with pytest.raises(IncompleteRead) as caught:
+        async for p in client.iter_account_transaction_pages("9", "7", 1, 2):
+            pages.append(p)
+    assert len(pages) == 1 and "empty page" in caught.value.message
+    assert caught.value.retryable  # the job runs again later
     assert starts(httpx_mock) == ["1", "1001"]
+
+
+async def test_a_server_repeating_its_page_is_stopped_at_the_second_copy(
+    client: FinicityClient, httpx_mock: HTTPXMock
+) -> None:
+    # A mock that answers every request with its example: 50,000 found, the same 1,000 rows each time.
+    httpx_mock.add_response(json=page(50_000, 1, 1000), is_reusable=True)
+    with pytest.raises(IncompleteRead) as caught:
+        await collect(client)
+    assert "repeats" in caught.value.message
+    assert starts(httpx_mock) == ["1", "1001"]
+
+
+async def test_a_page_repeating_one_row_of_an_earlier_page_is_an_incomplete_read(
+    client: FinicityClient, httpx_mock: HTTPXMock
+) -> None:
+    # Rows shifted under the offset cursor: row 1000 comes again as the first of page two.
+    httpx_mock.add_response(json=page(2000, 1, 1000))
+    httpx_mock.add_response(json=page(2000, 1000, 1000))
+    with pytest.raises(IncompleteRead):
+        await collect(client)
+
+
+async def test_the_same_id_in_two_accounts_is_not_a_repeat(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
+    # Transaction ids are unique per account only: the customer-wide read (v3) sees both.
+    httpx_mock.add_response(json=page(2000, 1, 1000, account_id=7))
+    httpx_mock.add_response(json=page(2000, 1, 1000, account_id=8))
+    pages = [p async for p in client.iter_customer_transaction_pages("9", 1, 2)]
+    assert sum(len(p.transactions) for p in pages) == 2000
+    assert httpx_mock.get_requests()[0].url.path == "/aggregation/v3/customers/9/transactions"
+
+
+async def test_more_pages_than_found_allows_is_an_incomplete_read(
+    client: FinicityClient, httpx_mock: HTTPXMock
+) -> None:
+    # 3,000 found at 1,000 a page is 3 pages (+1); a server sending one fresh row a page would take
+    # 3,000 calls and still be wrong. The pager stops at page 5.
+    for n in range(1, 6):
+        httpx_mock.add_response(json=page(3000, n, 1))
+    with pytest.raises(IncompleteRead) as caught:
+        await collect(client)
+    assert "page 5" in caught.value.message
+    assert len(httpx_mock.get_requests()) == 5 == page_budget(3000, 1000) + 1
+
+
+def test_the_page_budget_is_one_more_than_the_pages_found_needs() -> None:
+    assert [page_budget(found, 1000) for found in (0, 1, 1000, 1001, 100_000)] == [1, 2, 2, 3, 101]
 
 
 async def test_a_short_page_advances_start_by_records_read(
