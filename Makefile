@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # `make test` uses its own throwaway cluster, so it can run beside `make up`.
 TEST_ENV := STACK_NAME=test STACK_PORT=54329
 
-.PHONY: help install up down demo status cli test test-sql lint bench soak
+.PHONY: help install up down demo status cli test test-sql lint types bench soak
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,9 @@ test:  ## throwaway stack, pgTAP, lint, then pytest (its summary closes the log)
 lint:  ## ruff + mypy
 	$(PY) -m ruff check service sandbox tests
 	$(PY) -m mypy service sandbox
+
+types:  ## regenerate supabase/types.ts (the React app's types) from the migrations; commit the result
+	scripts/types.sh
 
 bench:  ## benchmarks (not part of make test)
 	scripts/bench.sh

@@ -48,9 +48,12 @@ install() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
-  if [ ! -x "$SUPABASE" ]; then
-    log "npm ci (supabase CLI, pinned)"
+  # npm: again whenever package-lock.json differs from what was last installed (a copy is kept).
+  local npm_stamp="$ROOT/node_modules/.obcpa-package-lock.json"
+  if [ ! -x "$SUPABASE" ] || ! cmp -s "$ROOT/package-lock.json" "$npm_stamp"; then
+    log "npm ci (supabase CLI, postgres-meta, TypeScript, supabase-js; pinned)"
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$ROOT/package-lock.json" "$npm_stamp"
   fi
   local stamp="$ROOT/.venv/.installed"
   if [ ! -x "$PY" ] || [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then

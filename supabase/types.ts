@@ -1,0 +1,877 @@
+export type Json =
+  | string
+  | number
+  | boolean
+  | null
+  | { [key: string]: Json | undefined }
+  | Json[]
+
+export type Database = {
+  // Allows to automatically instantiate createClient with right options
+  // instead of createClient<Database, { PostgrestVersion: 'XX' }>(URL, KEY)
+  __InternalSupabase: {
+    PostgrestVersion: "13"
+  }
+  public: {
+    Tables: {
+      clients: {
+        Row: {
+          created_at: string
+          email: string | null
+          id: string
+          name: string
+          user_id: string
+        }
+        Insert: {
+          created_at?: string
+          email?: string | null
+          id?: string
+          name: string
+          user_id: string
+        }
+        Update: {
+          created_at?: string
+          email?: string | null
+          id?: string
+          name?: string
+          user_id?: string
+        }
+        Relationships: []
+      }
+      open_banking_accounts: {
+        Row: {
+          aggregation_status_code: number | null
+          balance: number | null
+          balance_date: string | null
+          created_at: string
+          currency: string
+          customer_id: string
+          display_position: number | null
+          id: string
+          institution_id: string | null
+          institution_login_id: number | null
+          last_updated_at: string | null
+          name: string | null
+          number_masked: string | null
+          platform_client_id: string
+          source_fetched_at: string
+          status: string | null
+          type: string | null
+          updated_at: string
+        }
+        Insert: {
+          aggregation_status_code?: number | null
+          balance?: number | null
+          balance_date?: string | null
+          created_at?: string
+          currency?: string
+          customer_id: string
+          display_position?: number | null
+          id: string
+          institution_id?: string | null
+          institution_login_id?: number | null
+          last_updated_at?: string | null
+          name?: string | null
+          number_masked?: string | null
+          platform_client_id: string
+          source_fetched_at: string
+          status?: string | null
+          type?: string | null
+          updated_at?: string
+        }
+        Update: {
+          aggregation_status_code?: number | null
+          balance?: number | null
+          balance_date?: string | null
+          created_at?: string
+          currency?: string
+          customer_id?: string
+          display_position?: number | null
+          id?: string
+          institution_id?: string | null
+          institution_login_id?: number | null
+          last_updated_at?: string | null
+          name?: string | null
+          number_masked?: string | null
+          platform_client_id?: string
+          source_fetched_at?: string
+          status?: string | null
+          type?: string | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_accounts_customer_id_fkey"
+            columns: ["customer_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_customers"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_accounts_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_accounts_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_balance_snapshots: {
+        Row: {
+          account_id: string
+          balance: number | null
+          captured_at: string
+          currency: string
+          platform_client_id: string
+          snapshot_date: string
+        }
+        Insert: {
+          account_id: string
+          balance?: number | null
+          captured_at: string
+          currency?: string
+          platform_client_id: string
+          snapshot_date: string
+        }
+        Update: {
+          account_id?: string
+          balance?: number | null
+          captured_at?: string
+          currency?: string
+          platform_client_id?: string
+          snapshot_date?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_balance_snapshots_account_id_fkey"
+            columns: ["account_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_accounts"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_balance_snapshots_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_balance_snapshots_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_connect_emails: {
+        Row: {
+          created_at: string
+          email_to: string
+          error_message: string | null
+          first_name: string | null
+          id: string
+          institution_login_id: number | null
+          kind: string
+          link: string | null
+          platform_client_id: string
+          requested_by: string | null
+          sent_at: string | null
+          status: string
+          ttl_expires_at: string | null
+          updated_at: string
+        }
+        Insert: {
+          created_at?: string
+          email_to: string
+          error_message?: string | null
+          first_name?: string | null
+          id?: string
+          institution_login_id?: number | null
+          kind?: string
+          link?: string | null
+          platform_client_id: string
+          requested_by?: string | null
+          sent_at?: string | null
+          status?: string
+          ttl_expires_at?: string | null
+          updated_at?: string
+        }
+        Update: {
+          created_at?: string
+          email_to?: string
+          error_message?: string | null
+          first_name?: string | null
+          id?: string
+          institution_login_id?: number | null
+          kind?: string
+          link?: string | null
+          platform_client_id?: string
+          requested_by?: string | null
+          sent_at?: string | null
+          status?: string
+          ttl_expires_at?: string | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_connect_emails_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_connect_emails_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_customers: {
+        Row: {
+          created_at: string
+          customer_type: string
+          finicity_customer_id: string | null
+          finicity_username: string
+          id: string
+          last_error_code: string | null
+          last_error_message: string | null
+          last_sync_error: string | null
+          last_synced_at: string | null
+          link_status: string
+          link_status_at: string | null
+          platform_client_id: string
+          updated_at: string
+        }
+        Insert: {
+          created_at?: string
+          customer_type: string
+          finicity_customer_id?: string | null
+          finicity_username: string
+          id?: string
+          last_error_code?: string | null
+          last_error_message?: string | null
+          last_sync_error?: string | null
+          last_synced_at?: string | null
+          link_status?: string
+          link_status_at?: string | null
+          platform_client_id: string
+          updated_at?: string
+        }
+        Update: {
+          created_at?: string
+          customer_type?: string
+          finicity_customer_id?: string | null
+          finicity_username?: string
+          id?: string
+          last_error_code?: string | null
+          last_error_message?: string | null
+          last_sync_error?: string | null
+          last_synced_at?: string | null
+          link_status?: string
+          link_status_at?: string | null
+          platform_client_id?: string
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_customers_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: true
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_customers_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: true
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_institution_logins: {
+        Row: {
+          aggregation_status_code: number | null
+          authorization_end_at: string | null
+          authorization_start_at: string | null
+          consent_checked_at: string | null
+          created_at: string
+          customer_id: string
+          id: number
+          institution_id: string | null
+          institution_name: string | null
+          last_error_message: string | null
+          needs_reauth: boolean
+          oauth: boolean
+          platform_client_id: string
+          status: string
+          updated_at: string
+        }
+        Insert: {
+          aggregation_status_code?: number | null
+          authorization_end_at?: string | null
+          authorization_start_at?: string | null
+          consent_checked_at?: string | null
+          created_at?: string
+          customer_id: string
+          id: number
+          institution_id?: string | null
+          institution_name?: string | null
+          last_error_message?: string | null
+          needs_reauth?: boolean
+          oauth?: boolean
+          platform_client_id: string
+          status?: string
+          updated_at?: string
+        }
+        Update: {
+          aggregation_status_code?: number | null
+          authorization_end_at?: string | null
+          authorization_start_at?: string | null
+          consent_checked_at?: string | null
+          created_at?: string
+          customer_id?: string
+          id?: number
+          institution_id?: string | null
+          institution_name?: string | null
+          last_error_message?: string | null
+          needs_reauth?: boolean
+          oauth?: boolean
+          platform_client_id?: string
+          status?: string
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_institution_logins_customer_id_fkey"
+            columns: ["customer_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_customers"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_institution_logins_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_institution_logins_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_sync_requests: {
+        Row: {
+          accounts_synced: number | null
+          created_at: string
+          error_message: string | null
+          finished_at: string | null
+          id: string
+          platform_client_id: string
+          requested_by: string | null
+          started_at: string | null
+          status: string
+          transactions_synced: number | null
+          updated_at: string
+        }
+        Insert: {
+          accounts_synced?: number | null
+          created_at?: string
+          error_message?: string | null
+          finished_at?: string | null
+          id?: string
+          platform_client_id: string
+          requested_by?: string | null
+          started_at?: string | null
+          status?: string
+          transactions_synced?: number | null
+          updated_at?: string
+        }
+        Update: {
+          accounts_synced?: number | null
+          created_at?: string
+          error_message?: string | null
+          finished_at?: string | null
+          id?: string
+          platform_client_id?: string
+          requested_by?: string | null
+          started_at?: string | null
+          status?: string
+          transactions_synced?: number | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_sync_requests_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_sync_requests_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_transactions: {
+        Row: {
+          account_id: string
+          amount: number
+          category: string | null
+          check_number: string | null
+          created_at: string
+          description: string | null
+          effective_at: string | null
+          id: number
+          memo: string | null
+          payee: string | null
+          platform_client_id: string
+          posted_at: string | null
+          source_fetched_at: string
+          status: string
+          transaction_at: string | null
+          type: string | null
+          updated_at: string
+        }
+        Insert: {
+          account_id: string
+          amount: number
+          category?: string | null
+          check_number?: string | null
+          created_at?: string
+          description?: string | null
+          effective_at?: never
+          id: number
+          memo?: string | null
+          payee?: string | null
+          platform_client_id: string
+          posted_at?: string | null
+          source_fetched_at: string
+          status: string
+          transaction_at?: string | null
+          type?: string | null
+          updated_at?: string
+        }
+        Update: {
+          account_id?: string
+          amount?: number
+          category?: string | null
+          check_number?: string | null
+          created_at?: string
+          description?: string | null
+          effective_at?: never
+          id?: number
+          memo?: string | null
+          payee?: string | null
+          platform_client_id?: string
+          posted_at?: string | null
+          source_fetched_at?: string
+          status?: string
+          transaction_at?: string | null
+          type?: string | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_transactions_account_id_fkey"
+            columns: ["account_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_accounts"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_transactions_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_transactions_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+    }
+    Views: {
+      open_banking_client_status: {
+        Row: {
+          badge: string | null
+          has_customer: boolean | null
+          institution_logins: number | null
+          last_error_message: string | null
+          last_synced_at: string | null
+          next_consent_expiry_at: string | null
+          platform_client_id: string | null
+        }
+        Relationships: []
+      }
+    }
+    Functions: {
+      ob_accounts_delete: {
+        Args: { p_account_ids: string[]; p_finicity_customer_id: string }
+        Returns: Json
+      }
+      ob_accounts_upsert: {
+        Args: {
+          p_accounts: Json
+          p_fetched_at: string
+          p_finicity_customer_id: string
+        }
+        Returns: Json
+      }
+      ob_api_calls_log: { Args: { p_calls: Json }; Returns: Json }
+      ob_can_access_client: {
+        Args: { p_platform_client_id: string }
+        Returns: boolean
+      }
+      ob_connect_email_get: { Args: { p_id: string }; Returns: Json }
+      ob_connect_email_request: {
+        Args: {
+          p_email_to: string
+          p_first_name?: string
+          p_institution_login_id?: number
+          p_kind?: string
+          p_platform_client_id: string
+        }
+        Returns: Json
+      }
+      ob_connect_email_update: {
+        Args: {
+          p_error_message?: string
+          p_id: string
+          p_link?: string
+          p_status: string
+          p_ttl_expires_at?: string
+        }
+        Returns: Json
+      }
+      ob_customer_delete: {
+        Args: { p_finicity_customer_id: string }
+        Returns: Json
+      }
+      ob_customer_delete_unlinked: {
+        Args: { p_platform_client_id: string }
+        Returns: Json
+      }
+      ob_customer_get: {
+        Args: { p_finicity_customer_id?: string; p_platform_client_id?: string }
+        Returns: Json
+      }
+      ob_customer_set_link_status: {
+        Args: {
+          p_error_code?: string
+          p_error_message?: string
+          p_event_at?: string
+          p_finicity_customer_id: string
+          p_status: string
+        }
+        Returns: Json
+      }
+      ob_customer_sync_finished: {
+        Args: { p_error?: string; p_finicity_customer_id: string }
+        Returns: Json
+      }
+      ob_customer_upsert: {
+        Args: {
+          p_customer_type: string
+          p_finicity_customer_id?: string
+          p_platform_client_id: string
+          p_username: string
+        }
+        Returns: Json
+      }
+      ob_health: { Args: Record<PropertyKey, never>; Returns: Json }
+      ob_institution_login_flag_reauth: {
+        Args: {
+          p_login_id: number
+          p_message?: string
+          p_needs_reauth: boolean
+        }
+        Returns: Json
+      }
+      ob_institution_login_set_consent: {
+        Args: {
+          p_end_at: string
+          p_login_id: number
+          p_start_at: string
+          p_warning_days?: number
+        }
+        Returns: Json
+      }
+      ob_institution_login_upsert: {
+        Args: { p_finicity_customer_id: string; p_login: Json }
+        Returns: Json
+      }
+      ob_job_complete: {
+        Args: { p_job_id: number; p_worker: string }
+        Returns: Json
+      }
+      ob_job_fail: {
+        Args: {
+          p_error: string
+          p_job_id: number
+          p_retry?: boolean
+          p_worker: string
+        }
+        Returns: Json
+      }
+      ob_job_heartbeat: {
+        Args: { p_job_id: number; p_lease_seconds?: number; p_worker: string }
+        Returns: Json
+      }
+      ob_job_release: {
+        Args: { p_job_id: number; p_worker: string }
+        Returns: Json
+      }
+      ob_job_retry: { Args: { p_job_id: number }; Returns: Json }
+      ob_jobs_claim: {
+        Args: { p_lease_seconds?: number; p_limit?: number; p_worker: string }
+        Returns: Json
+      }
+      ob_jobs_enqueue: {
+        Args: {
+          p_dedupe_key?: string
+          p_kind: string
+          p_max_attempts?: number
+          p_payload?: Json
+          p_run_after?: string
+        }
+        Returns: Json
+      }
+      ob_jobs_overview: { Args: { p_limit?: number }; Returns: Json }
+      ob_partner_token_begin_refresh: {
+        Args: {
+          p_holder: string
+          p_lease_seconds?: number
+          p_min_valid_seconds?: number
+          p_stale_ciphertext?: string
+        }
+        Returns: Json
+      }
+      ob_partner_token_get: { Args: Record<PropertyKey, never>; Returns: Json }
+      ob_partner_token_put: {
+        Args: {
+          p_expires_at: string
+          p_holder: string
+          p_token_ciphertext: string
+        }
+        Returns: Json
+      }
+      ob_request_fix_link: {
+        Args: { p_institution_login_id: number }
+        Returns: Json
+      }
+      ob_status_report: {
+        Args: { p_platform_client_id?: string }
+        Returns: Json
+      }
+      ob_sync_cursor: {
+        Args: { p_finicity_customer_id: string }
+        Returns: Json
+      }
+      ob_sync_request_update: {
+        Args: {
+          p_accounts?: number
+          p_error_message?: string
+          p_id: string
+          p_status: string
+          p_transactions?: number
+        }
+        Returns: Json
+      }
+      ob_transactions_reconcile: {
+        Args: {
+          p_account_id: string
+          p_from: string
+          p_run_started_at: string
+          p_seen_ids?: number[]
+          p_to: string
+        }
+        Returns: Json
+      }
+      ob_transactions_upsert: {
+        Args: {
+          p_account_id: string
+          p_fetched_at: string
+          p_transactions: Json
+        }
+        Returns: Json
+      }
+      ob_webhook_event_get: { Args: { p_event_id: number }; Returns: Json }
+      ob_webhook_event_ingest: {
+        Args: {
+          p_event_type: string
+          p_finicity_customer_id: string
+          p_headers: Json
+          p_message_id: string
+          p_payload: Json
+          p_source: string
+          p_verified?: boolean
+        }
+        Returns: Json
+      }
+      ob_webhook_event_processed: {
+        Args: { p_error?: string; p_event_id: number }
+        Returns: Json
+      }
+      ob_webhook_event_replay: { Args: { p_event_id: number }; Returns: Json }
+      ob_webhook_events_ingest: { Args: { p_events: Json }; Returns: Json }
+      ob_webhook_events_recent: { Args: { p_limit?: number }; Returns: Json }
+    }
+    Enums: {
+      [_ in never]: never
+    }
+    CompositeTypes: {
+      [_ in never]: never
+    }
+  }
+}
+
+type DatabaseWithoutInternals = Omit<Database, "__InternalSupabase">
+
+type DefaultSchema = DatabaseWithoutInternals[Extract<keyof Database, "public">]
+
+export type Tables<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof (DefaultSchema["Tables"] & DefaultSchema["Views"])
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends (DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+        DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])
+    : never) = never,
+> = DefaultSchemaTableNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+      DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])[TableName] extends {
+      Row: infer R
+    }
+    ? R
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof (DefaultSchema["Tables"] &
+        DefaultSchema["Views"])
+    ? (DefaultSchema["Tables"] &
+        DefaultSchema["Views"])[DefaultSchemaTableNameOrOptions] extends {
+        Row: infer R
+      }
+      ? R
+      : never
+    : never
+
+export type TablesInsert<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends (DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never) = never,
+> = DefaultSchemaTableNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Insert: infer I
+    }
+    ? I
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+    ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+        Insert: infer I
+      }
+      ? I
+      : never
+    : never
+
+export type TablesUpdate<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends (DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never) = never,
+> = DefaultSchemaTableNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Update: infer U
+    }
+    ? U
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+    ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+        Update: infer U
+      }
+      ? U
+      : never
+    : never
+
+export type Enums<
+  DefaultSchemaEnumNameOrOptions extends
+    | keyof DefaultSchema["Enums"]
+    | { schema: keyof DatabaseWithoutInternals },
+  EnumName extends (DefaultSchemaEnumNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"]
+    : never) = never,
+> = DefaultSchemaEnumNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"][EnumName]
+  : DefaultSchemaEnumNameOrOptions extends keyof DefaultSchema["Enums"]
+    ? DefaultSchema["Enums"][DefaultSchemaEnumNameOrOptions]
+    : never
+
+export type CompositeTypes<
+  PublicCompositeTypeNameOrOptions extends
+    | keyof DefaultSchema["CompositeTypes"]
+    | { schema: keyof DatabaseWithoutInternals },
+  CompositeTypeName extends (PublicCompositeTypeNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"]
+    : never) = never,
+> = PublicCompositeTypeNameOrOptions extends {
+  schema: keyof DatabaseWithoutInternals
+}
+  ? DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"][CompositeTypeName]
+  : PublicCompositeTypeNameOrOptions extends keyof DefaultSchema["CompositeTypes"]
+    ? DefaultSchema["CompositeTypes"][PublicCompositeTypeNameOrOptions]
+    : never
+
+export const Constants = {
+  public: {
+    Enums: {},
+  },
+} as const
+
