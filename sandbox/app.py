@@ -9,7 +9,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sandbox import control
 from sandbox.config import SandboxConfig
 from sandbox.errors import ApiError, api_error_handler
-from sandbox.routes import accounts, connect, customers, partner, subscriptions, transactions
+from sandbox.routes import accounts, connect, customers, institutions, partner, removal, subscriptions, transactions
 from sandbox.signing import load_or_generate_key
 from sandbox.state import SandboxState
 from sandbox.webhooks import Deliverer
@@ -28,6 +28,11 @@ API_HANDLERS = [
     accounts.refresh_accounts,
     accounts.get_account_by_id,
     accounts.authorization_details,
+    removal.delete_institution_login,
+    removal.delete_account,
+    institutions.get_institution,
+    institutions.get_institution_branding,
+    institutions.branding_asset,
     transactions.customer_transactions,
     transactions.account_transactions,
     subscriptions.create_subscription,

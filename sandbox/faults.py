@@ -7,7 +7,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-ENDPOINTS = {"transactions", "accounts", "auth", "customers", "connect", "subscriptions", "webhooks", "*"}
+ENDPOINTS = {
+    "transactions", "accounts", "auth", "customers", "connect", "subscriptions", "institutions", "webhooks", "*"
+}
 HTTP_KINDS = {"429", "500", "503", "latency", "token_expiry"}
 WEBHOOK_KINDS = {"webhook_drop", "webhook_duplicate", "webhook_reorder"}
 # Per served transaction row (not per call): the row is sent in a shape the spec does not allow.

@@ -172,72 +172,6 @@ export type Database = {
           },
         ]
       }
-      open_banking_connect_emails: {
-        Row: {
-          created_at: string
-          email_to: string
-          error_message: string | null
-          first_name: string | null
-          id: string
-          institution_login_id: number | null
-          kind: string
-          link: string | null
-          platform_client_id: string
-          requested_by: string | null
-          sent_at: string | null
-          status: string
-          ttl_expires_at: string | null
-          updated_at: string
-        }
-        Insert: {
-          created_at?: string
-          email_to: string
-          error_message?: string | null
-          first_name?: string | null
-          id?: string
-          institution_login_id?: number | null
-          kind?: string
-          link?: string | null
-          platform_client_id: string
-          requested_by?: string | null
-          sent_at?: string | null
-          status?: string
-          ttl_expires_at?: string | null
-          updated_at?: string
-        }
-        Update: {
-          created_at?: string
-          email_to?: string
-          error_message?: string | null
-          first_name?: string | null
-          id?: string
-          institution_login_id?: number | null
-          kind?: string
-          link?: string | null
-          platform_client_id?: string
-          requested_by?: string | null
-          sent_at?: string | null
-          status?: string
-          ttl_expires_at?: string | null
-          updated_at?: string
-        }
-        Relationships: [
-          {
-            foreignKeyName: "open_banking_connect_emails_platform_client_id_fkey"
-            columns: ["platform_client_id"]
-            isOneToOne: false
-            referencedRelation: "clients"
-            referencedColumns: ["id"]
-          },
-          {
-            foreignKeyName: "open_banking_connect_emails_platform_client_id_fkey"
-            columns: ["platform_client_id"]
-            isOneToOne: false
-            referencedRelation: "open_banking_client_status"
-            referencedColumns: ["platform_client_id"]
-          },
-        ]
-      }
       open_banking_customers: {
         Row: {
           created_at: string
@@ -370,6 +304,72 @@ export type Database = {
           },
           {
             foreignKeyName: "open_banking_institution_logins_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_link_requests: {
+        Row: {
+          created_at: string
+          email_to: string | null
+          error_message: string | null
+          first_name: string | null
+          id: string
+          institution_login_id: number | null
+          kind: string
+          link: string | null
+          platform_client_id: string
+          requested_by: string | null
+          sent_at: string | null
+          status: string
+          ttl_expires_at: string | null
+          updated_at: string
+        }
+        Insert: {
+          created_at?: string
+          email_to?: string | null
+          error_message?: string | null
+          first_name?: string | null
+          id?: string
+          institution_login_id?: number | null
+          kind?: string
+          link?: string | null
+          platform_client_id: string
+          requested_by?: string | null
+          sent_at?: string | null
+          status?: string
+          ttl_expires_at?: string | null
+          updated_at?: string
+        }
+        Update: {
+          created_at?: string
+          email_to?: string | null
+          error_message?: string | null
+          first_name?: string | null
+          id?: string
+          institution_login_id?: number | null
+          kind?: string
+          link?: string | null
+          platform_client_id?: string
+          requested_by?: string | null
+          sent_at?: string | null
+          status?: string
+          ttl_expires_at?: string | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_link_requests_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_link_requests_platform_client_id_fkey"
             columns: ["platform_client_id"]
             isOneToOne: false
             referencedRelation: "open_banking_client_status"
@@ -549,27 +549,6 @@ export type Database = {
         Args: { p_platform_client_id: string }
         Returns: boolean
       }
-      ob_connect_email_get: { Args: { p_id: string }; Returns: Json }
-      ob_connect_email_request: {
-        Args: {
-          p_email_to: string
-          p_first_name?: string
-          p_institution_login_id?: number
-          p_kind?: string
-          p_platform_client_id: string
-        }
-        Returns: Json
-      }
-      ob_connect_email_update: {
-        Args: {
-          p_error_message?: string
-          p_id: string
-          p_link?: string
-          p_status: string
-          p_ttl_expires_at?: string
-        }
-        Returns: Json
-      }
       ob_customer_delete: {
         Args: { p_finicity_customer_id: string }
         Returns: Json
@@ -627,8 +606,22 @@ export type Database = {
         Args: { p_finicity_customer_id: string; p_login: Json }
         Returns: Json
       }
+      ob_job_claim: {
+        Args: { p_lease_seconds?: number; p_limit?: number; p_worker: string }
+        Returns: Json
+      }
       ob_job_complete: {
         Args: { p_job_id: number; p_worker: string }
+        Returns: Json
+      }
+      ob_job_enqueue: {
+        Args: {
+          p_dedupe_key?: string
+          p_kind: string
+          p_max_attempts?: number
+          p_payload?: Json
+          p_run_after?: string
+        }
         Returns: Json
       }
       ob_job_fail: {
@@ -644,26 +637,33 @@ export type Database = {
         Args: { p_job_id: number; p_lease_seconds?: number; p_worker: string }
         Returns: Json
       }
+      ob_job_overview: { Args: { p_limit?: number }; Returns: Json }
       ob_job_release: {
         Args: { p_job_id: number; p_worker: string }
         Returns: Json
       }
       ob_job_retry: { Args: { p_job_id: number }; Returns: Json }
-      ob_jobs_claim: {
-        Args: { p_lease_seconds?: number; p_limit?: number; p_worker: string }
-        Returns: Json
-      }
-      ob_jobs_enqueue: {
+      ob_link_request_get: { Args: { p_id: string }; Returns: Json }
+      ob_link_request_request: {
         Args: {
-          p_dedupe_key?: string
-          p_kind: string
-          p_max_attempts?: number
-          p_payload?: Json
-          p_run_after?: string
+          p_email_to: string
+          p_first_name?: string
+          p_institution_login_id?: number
+          p_kind?: string
+          p_platform_client_id: string
         }
         Returns: Json
       }
-      ob_jobs_overview: { Args: { p_limit?: number }; Returns: Json }
+      ob_link_request_update: {
+        Args: {
+          p_error_message?: string
+          p_id: string
+          p_link?: string
+          p_status: string
+          p_ttl_expires_at?: string
+        }
+        Returns: Json
+      }
       ob_partner_token_begin_refresh: {
         Args: {
           p_holder: string
