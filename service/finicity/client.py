@@ -46,6 +46,8 @@ from service.finicity.errors import (
 from service.finicity.models import (
     AccessToken,
     AuthorizationDetails,
+    Branding,
+    BrandingWrapper,
     ConnectEmailLink,
     ConnectLink,
     CreatedCustomer,
@@ -53,6 +55,8 @@ from service.finicity.models import (
     CustomerAccount,
     CustomerAccounts,
     Customers,
+    Institution,
+    InstitutionWrapper,
     Subscription,
     SubscriptionDetail,
     Subscriptions,
@@ -455,6 +459,31 @@ class FinicityClient:
         )
         return self._parse(CustomerAccount, response)
 
+    async def delete_institution_login(self, finicity_customer_id: str, institution_login_id: int) -> bool:
+        """DeleteCustomerAccountsByInstitutionLogin: Mastercard stops access to every account of one bank
+        connection. True if removed now, False if Mastercard no longer had it (404: already removed)."""
+        try:
+            await self._request(
+                "DELETE",
+                "/aggregation/v1/customers/{customerId}/institutionLogins/{institutionLoginId}",
+                {"customerId": finicity_customer_id, "institutionLoginId": institution_login_id},
+            )
+        except NotFound:
+            return False
+        return True
+
+    async def delete_account(self, finicity_customer_id: str, account_id: str) -> bool:
+        """DeleteCustomerAccount: access to this one account ends; its siblings stay. False on 404."""
+        try:
+            await self._request(
+                "DELETE",
+                "/aggregation/v1/customers/{customerId}/accounts/{accountId}",
+                {"customerId": finicity_customer_id, "accountId": account_id},
+            )
+        except NotFound:
+            return False
+        return True
+
     async def refresh_accounts(self, finicity_customer_id: str) -> list[CustomerAccount]:
         """Synchronous refresh (slow). Finicity refreshes nightly; call only on an explicit request."""
         response = await self._request(
@@ -559,6 +588,28 @@ class FinicityClient:
             yield page
 
     # ---- consent -----------------------------------------------------------------------------
+
+    # ---- institutions (not billable) ---------------------------------------------------------
+
+    async def get_institution(self, institution_id: str) -> Institution | None:
+        """None when Mastercard does not know the institution (404)."""
+        try:
+            response = await self._request(
+                "GET", "/institution/v2/institutions/{institutionId}", {"institutionId": institution_id}
+            )
+        except NotFound:
+            return None
+        return self._parse(InstitutionWrapper, response).institution
+
+    async def get_institution_branding(self, institution_id: str) -> Branding | None:
+        """None when the institution has no branding (404)."""
+        try:
+            response = await self._request(
+                "GET", "/institution/v2/institutions/{institutionId}/branding", {"institutionId": institution_id}
+            )
+        except NotFound:
+            return None
+        return self._parse(BrandingWrapper, response).branding
 
     async def get_authorization_details(self, institution_login_id: int) -> AuthorizationDetails | None:
         """The consent window, or None when the login has none (legacy login 3003, old grant 3004)."""

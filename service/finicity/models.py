@@ -258,6 +258,34 @@ def _rejected(raw: bytes, reason: str) -> RejectedTransaction:
     return RejectedTransaction(raw, reason[:300], _as_int(identity.id), _as_int(identity.account_id))
 
 
+class Institution(FinicityModel):
+    """GetInstitution's `institution` (only what the institutions cache keeps)."""
+
+    id: str
+    name: str | None = None
+    display_name: str | None = None
+    url_home_app: str | None = None
+    url_logon_app: str | None = None
+    oauth_enabled: bool | None = None
+    status: str | None = None
+
+
+class InstitutionWrapper(FinicityModel):
+    institution: Institution
+
+
+class Branding(FinicityModel):
+    logo: str | None = None
+    alternate_logo: str | None = None
+    icon: str | None = None
+    primary_color: str | None = None
+    tile: str | None = None
+
+
+class BrandingWrapper(FinicityModel):
+    branding: Branding
+
+
 class AuthorizationDetails(FinicityModel):
     """Consent window of an OAuth institution login (ISO-8601 strings on the wire)."""
 
