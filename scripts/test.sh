@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test: a throwaway stack on its own port, pgTAP (must PASS), db lint, the generated TypeScript types
-# (fresh) and the React example (tsc), ruff, then pytest last.
+# (fresh), ruff, then pytest last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export STACK_NAME=test STACK_PORT=${TEST_STACK_PORT:-54329}; export TEST_STACK_NAME=$STACK_NAME TEST_STACK_PORT=$STACK_PORT
@@ -11,7 +11,6 @@ SEED=0 scripts/stack.sh db-up
 scripts/stack.sh lint
 scripts/stack.sh test-sql
 TYPES_DB_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres" scripts/types.sh --check
-node_modules/.bin/tsc -p examples/react --noEmit
 .venv/bin/python -m ruff check service sandbox tests bench
 .venv/bin/python -m mypy service sandbox
 export TEST_DATABASE_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres"
