@@ -9,7 +9,17 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sandbox import control
 from sandbox.config import SandboxConfig
 from sandbox.errors import ApiError, api_error_handler
-from sandbox.routes import accounts, connect, customers, institutions, partner, removal, subscriptions, transactions
+from sandbox.routes import (
+    accounts,
+    connect,
+    customers,
+    institutions,
+    partner,
+    removal,
+    statements,
+    subscriptions,
+    transactions,
+)
 from sandbox.signing import load_or_generate_key
 from sandbox.state import SandboxState
 from sandbox.webhooks import Deliverer
@@ -35,6 +45,10 @@ API_HANDLERS = [
     institutions.branding_asset,
     transactions.customer_transactions,
     transactions.account_transactions,
+    statements.account_statement,
+    statements.account_statements,
+    statements.asset,
+    statements.certified_institutions,
     subscriptions.create_subscription,
     subscriptions.list_subscriptions,
     subscriptions.get_subscription,

@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENDPOINTS = {
-    "transactions", "accounts", "auth", "customers", "connect", "subscriptions", "institutions", "webhooks", "*"
+    "transactions",
+    "accounts",
+    "auth",
+    "customers",
+    "connect",
+    "subscriptions",
+    "statements",
+    "institutions",
+    "webhooks",
+    "*",
 }
 HTTP_KINDS = {"429", "500", "503", "latency", "token_expiry"}
 WEBHOOK_KINDS = {"webhook_drop", "webhook_duplicate", "webhook_reorder"}

@@ -212,6 +212,8 @@ class SandboxState:
         self.outbox: list[dict] = []
         self.deliveries: list[dict] = []
         self.faults: list = []
+        # asset id -> (customer id, account id, statement index, sandbox time the details were asked)
+        self.assets: dict[str, tuple[str, str, int, int]] = {}
         self.stats = Stats()
         # Mastercard's ids are unique across everything a partner ever sees, so each sandbox
         # instance draws its own id block (a reset reuses it: same seed, same data).
