@@ -132,9 +132,7 @@ async def certified_institutions(request: Request) -> Response:
         if t not in _PRODUCTS:
             raise invalid_param("type", f"unknown product type {t!r}")
     rows = [
-        _institution_json(i, name, cert)
-        for i, (name, cert) in sorted(INSTITUTIONS.items())
-        if search in name.lower()
+        _institution_json(i, name, cert) for i, (name, cert) in sorted(INSTITUTIONS.items()) if search in name.lower()
     ]
     rows = [r for r in rows if all(r[t] for t in wanted)]
     # `start` is the index of the page (spec: "Index of the page of results to return").

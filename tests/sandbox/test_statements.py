@@ -42,7 +42,12 @@ async def test_statement_details_then_asset(client, h):
     assert r.status_code == 200, r.text
     items = r.json()["statements"]
     assert [i["index"] for i in items] == ["1", "2", "24"]
-    assert items[2] == {"index": "24", "asOfDate": items[2]["asOfDate"], "code": "960", "message": "statement not found."}
+    assert items[2] == {
+        "index": "24",
+        "asOfDate": items[2]["asOfDate"],
+        "code": "960",
+        "message": "statement not found.",
+    }
     one = items[0]
     start, end = one["description"].split(" - ")
     assert one["documentDate"].endswith(end[3:5]) and start[3:5] == "01"
