@@ -48,6 +48,7 @@ from service.finicity.models import (
     AuthorizationDetails,
     Branding,
     BrandingWrapper,
+    CertifiedInstitutions,
     ConnectEmailLink,
     ConnectLink,
     CreatedCustomer,
@@ -57,6 +58,8 @@ from service.finicity.models import (
     Customers,
     Institution,
     InstitutionWrapper,
+    StatementDetail,
+    StatementDetails,
     Subscription,
     SubscriptionDetail,
     Subscriptions,
@@ -72,6 +75,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
 # The synchronous accounts refresh can take minutes; the spec recommends a 180 s client timeout.
 REFRESH_TIMEOUT = httpx.Timeout(connect=5.0, read=180.0, write=30.0, pool=10.0)
 TRANSACTIONS_PAGE_LIMIT = 1000
+# Statement PDFs: the spec advises a 180 s timeout; the response is a binary file, not JSON.
+STATEMENT_TIMEOUT = REFRESH_TIMEOUT
+BINARY_ACCEPT = "application/octet-stream, application/pdf"
 
 ModelT = TypeVar("ModelT", bound=BaseModel | msgspec.Struct)
 CallHook = Callable[[str, str, int | None, float, str | None], None]
@@ -159,11 +165,13 @@ class FinicityClient:
 
     # ---- transport -------------------------------------------------------------------------
 
-    def _headers(self, token: str | None, obwms: bool, external_request_id: str | None) -> dict[str, str]:
+    def _headers(
+        self, token: str | None, obwms: bool, external_request_id: str | None, accept: str = "application/json"
+    ) -> dict[str, str]:
         app_key = self._app_key.get_secret_value()
         headers = {
             "Finicity-App-Key": app_key,
-            "Accept": "application/json",
+            "Accept": accept,
             "Content-Type": "application/json",
         }
         if token is not None:
@@ -211,6 +219,7 @@ class FinicityClient:
         obwms: bool = False,
         policy: RetryPolicy = RetryPolicy.ALWAYS,
         request_timeout: httpx.Timeout | None = None,
+        accept: str = "application/json",
     ) -> httpx.Response:
         path = template.format(**{k: str(v) for k, v in (path_params or {}).items()})
         url = self.base_url + path
@@ -220,7 +229,7 @@ class FinicityClient:
         refreshed = False
         while True:
             token = await self._token() if authenticated else None
-            headers = self._headers(token, obwms, external_request_id)
+            headers = self._headers(token, obwms, external_request_id, accept)
             started = time.monotonic()
             cause: Exception | None = None
             try:
@@ -624,6 +633,60 @@ class FinicityClient:
                 return None
             raise
         return self._parse(AuthorizationDetails, response)
+
+    # ---- statements (billable: each successful PDF download is charged) ------------------------
+
+    async def get_statement(self, finicity_customer_id: str, account_id: str, index: int = 1) -> bytes:
+        """The PDF of statement `index` (1 = most recent, counting back by month, at most 24)."""
+        response = await self._request(
+            "GET",
+            "/aggregation/v1/customers/{customerId}/accounts/{accountId}/statement",
+            {"customerId": finicity_customer_id, "accountId": account_id},
+            params={"index": index},
+            request_timeout=STATEMENT_TIMEOUT,
+            accept=BINARY_ACCEPT,
+        )
+        return self._pdf(response)
+
+    async def get_statement_details(
+        self, finicity_customer_id: str, account_id: str, indexes: list[int]
+    ) -> list[StatementDetail]:
+        """Asset ids and periods of the statements at `indexes` (not billable); per-index errors inline."""
+        response = await self._request(
+            "GET",
+            "/aggregation/v3/customers/{customerId}/accounts/{accountId}/statement",
+            {"customerId": finicity_customer_id, "accountId": account_id},
+            params={"index": ",".join(str(i) for i in indexes)},
+        )
+        return self._parse(StatementDetails, response).statements
+
+    async def get_asset(self, finicity_customer_id: str, asset_id: str) -> bytes:
+        """The file of one asset (a statement PDF named by get_statement_details); billable."""
+        response = await self._request(
+            "GET",
+            "/aggregation/v1/customers/{customerId}/assets/{assetId}",
+            {"customerId": finicity_customer_id, "assetId": asset_id},
+            request_timeout=STATEMENT_TIMEOUT,
+            accept=BINARY_ACCEPT,
+        )
+        return self._pdf(response)
+
+    @staticmethod
+    def _pdf(response: httpx.Response) -> bytes:
+        if not response.content.startswith(b"%PDF-"):
+            raise UnexpectedResponse(response.status_code, None, "expected a PDF document")
+        return response.content
+
+    async def get_certified_institutions(
+        self, product: str = "stateAgg", search: str | None = None, start: int = 1, limit: int = 1000
+    ) -> CertifiedInstitutions:
+        """Institutions certified for `product` (`stateAgg`: statements). `start` is a page index."""
+        response = await self._request(
+            "GET",
+            "/institution/v2/certifiedInstitutions",
+            params=_without_none({"type": product, "search": search, "start": start, "limit": limit}),
+        )
+        return self._parse(CertifiedInstitutions, response)
 
     # ---- OBWMS webhook subscriptions ---------------------------------------------------------
 

@@ -344,3 +344,33 @@ class Subscriptions(FinicityModel):
     limit: int = 0
     total: int = 0
     subscriptions: list[SubscriptionDetail] = Field(default_factory=list)
+
+
+class StatementDetail(FinicityModel):
+    """One entry of GetCustomerAccountMultipleStatement: an asset id and period, or a per-index error."""
+
+    index: int
+    as_of_date: int | None = None
+    id: str | None = None  # the asset id (GetAssetByCustomerID)
+    description: str | None = None  # "MM/DD/YYYY - MM/DD/YYYY"
+    document_date: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class StatementDetails(FinicityModel):
+    statements: list[StatementDetail] = Field(default_factory=list)
+
+
+class CertifiedInstitution(FinicityModel):
+    id: int
+    name: str
+    state_agg: bool = False  # certified for Statement Aggregation (bank statements)
+    trans_agg: bool = False
+
+
+class CertifiedInstitutions(FinicityModel):
+    found: int = 0
+    displaying: int = 0
+    more_available: bool = False
+    institutions: list[CertifiedInstitution] = Field(default_factory=list)
