@@ -1,0 +1,1 @@
+"""Documents for the CPA's file: bank statements (PDF) and accountant exports (CSV, OFX, QBO)."""
