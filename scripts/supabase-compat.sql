@@ -132,4 +132,84 @@ begin
 end
 $clients$;
 
+-- Supabase Storage's schema as hosted projects have it (the columns, index and helpers that our
+-- storage.objects policies and the local Storage stand-in use). Hosted Supabase's Storage server owns
+-- these tables; locally they only hold rows, and the bytes live in a folder.
+do $storage_role$
+begin
+  if not exists (select from pg_roles where rolname = 'supabase_storage_admin') then
+    create role supabase_storage_admin nologin noinherit createrole;
+  end if;
+end
+$storage_role$;
+create schema if not exists storage authorization supabase_storage_admin;
+grant usage on schema storage to postgres, anon, authenticated, service_role;
+create table if not exists storage.buckets (
+  id                 text primary key,
+  name               text not null,
+  owner              uuid,
+  owner_id           text,
+  created_at         timestamptz default now(),
+  updated_at         timestamptz default now(),
+  public             boolean default false,
+  avif_autodetection boolean default false,
+  file_size_limit    bigint,
+  allowed_mime_types text[]
+);
+create unique index if not exists bname on storage.buckets (name);
+create table if not exists storage.objects (
+  id               uuid primary key default gen_random_uuid(),
+  bucket_id        text references storage.buckets (id),
+  name             text,
+  owner            uuid,
+  owner_id         text,
+  created_at       timestamptz default now(),
+  updated_at       timestamptz default now(),
+  last_accessed_at timestamptz default now(),
+  metadata         jsonb,
+  path_tokens      text[] generated always as (string_to_array(name, '/')) stored,
+  version          text,
+  user_metadata    jsonb
+);
+create unique index if not exists bucketid_objname on storage.objects (bucket_id, name);
+create index if not exists name_prefix_search on storage.objects (name text_pattern_ops);
+alter table storage.buckets owner to supabase_storage_admin;
+alter table storage.objects owner to supabase_storage_admin;
+alter table storage.buckets enable row level security;
+alter table storage.objects enable row level security;
+-- As on Supabase: the API roles hold table privileges; RLS policies decide what each row allows.
+grant all on storage.buckets, storage.objects to postgres, anon, authenticated, service_role;
+
+create or replace function storage.foldername(name text) returns text[] language plpgsql immutable as $$
+declare
+  _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return _parts[1:array_length(_parts, 1) - 1];
+end
+$$;
+create or replace function storage.filename(name text) returns text language plpgsql immutable as $$
+declare
+  _parts text[];
+begin
+  select string_to_array(name, '/') into _parts;
+  return _parts[array_length(_parts, 1)];
+end
+$$;
+create or replace function storage.extension(name text) returns text language plpgsql immutable as $$
+declare
+  _parts text[];
+  _filename text;
+begin
+  select string_to_array(name, '/') into _parts;
+  select _parts[array_length(_parts, 1)] into _filename;
+  return reverse(split_part(reverse(_filename), '.', 1));
+end
+$$;
+alter function storage.foldername(text) owner to supabase_storage_admin;
+alter function storage.filename(text)   owner to supabase_storage_admin;
+alter function storage.extension(text)  owner to supabase_storage_admin;
+grant execute on function storage.foldername(text), storage.filename(text), storage.extension(text)
+  to postgres, anon, authenticated, service_role;
+
 commit;
