@@ -10,10 +10,11 @@ from __future__ import annotations
 from sandbox.state import SandboxState
 
 CATALOGUE: dict[int, dict] = {
-    102105: {"name": "FinBank Oauth", "oauth": True, "color": "#0167AE"},
-    102176: {"name": "FinBank Profiles - A", "oauth": True, "color": "#1B7F3B"},
-    102168: {"name": "FinBank Profiles - B", "oauth": False, "color": "#8A2BE2"},
-    101732: {"name": "FinBank Billable", "oauth": False, "color": "#C0392B"},
+    102105: {"name": "FinBank Oauth", "oauth": True, "color": "#0167AE", "statements": True},
+    102176: {"name": "FinBank Profiles - A", "oauth": True, "color": "#1B7F3B", "statements": True},
+    102168: {"name": "FinBank Profiles - B", "oauth": False, "color": "#8A2BE2", "statements": True},
+    # Not certified for Statement Aggregation: every statement operation answers 404 for its accounts.
+    101732: {"name": "FinBank Billable", "oauth": False, "color": "#C0392B", "statements": False},
 }
 
 
@@ -22,7 +23,7 @@ def lookup(state: SandboxState, institution_id: int) -> dict | None:
     if entry is not None:
         return entry
     if any(login.institution_id == str(institution_id) for login in state.logins.values()):
-        return {"name": f"FinBank {institution_id}", "oauth": False, "color": "#555555"}
+        return {"name": f"FinBank {institution_id}", "oauth": False, "color": "#555555", "statements": False}
     return None
 
 
@@ -33,7 +34,7 @@ def institution_json(institution_id: int, entry: dict) -> dict:
         "name": entry["name"],
         "transAgg": True,
         "ach": True,
-        "stateAgg": True,
+        "stateAgg": entry["statements"],
         "voi": True,
         "voa": True,
         "aha": True,

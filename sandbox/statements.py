@@ -15,16 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from fpdf import FPDF
 
-from sandbox.state import Account
+from sandbox.institutions import lookup
+from sandbox.state import Account, SandboxState
 
 MAX_INDEX = 24
-# Institutions the sandbox knows, with their Statement Aggregation (`stateAgg`) certification.
-# Any other institution id is treated as not certified for statements.
-INSTITUTIONS: dict[int, tuple[str, bool]] = {
-    102105: ("FinBank Profiles - A", True),
-    102106: ("FinBank Profiles - B", True),
-    101732: ("FinBank Billable", False),
-}
 _ASSET_NS = uuid.UUID("1b7c1f0e-5a55-4d1e-9d0b-3f1f5c9a0f17")
 
 
@@ -45,9 +39,10 @@ class Period:
         return lo, hi
 
 
-def statements_certified(institution_id: str) -> bool:
-    entry = INSTITUTIONS.get(int(institution_id)) if institution_id.isdigit() else None
-    return bool(entry and entry[1])
+def certified_institution(state: SandboxState, institution_id: str) -> dict | None:
+    """The catalogue entry when the institution is certified for Statement Aggregation (`stateAgg`)."""
+    entry = lookup(state, int(institution_id)) if institution_id.isdigit() else None
+    return entry if entry and entry["statements"] else None
 
 
 def period_for(now: int, index: int) -> Period:

@@ -13,31 +13,35 @@ from litestar.params import FromPath
 
 from sandbox.auth import guard
 from sandbox.errors import ApiError, error, invalid_param, json_response
+from sandbox.institutions import CATALOGUE, lookup
 from sandbox.routes.common import get_account, get_customer, int_param
 from sandbox.state import Account, Customer, SandboxState
 from sandbox.statements import (
-    INSTITUTIONS,
     MAX_INDEX,
     asset_id,
     available,
+    certified_institution,
     period_for,
     render_pdf,
-    statements_certified,
 )
 
 PDF = "application/octet-stream"
 
 
-def _statement_account(state: SandboxState, customer_id: str, account_id: str) -> tuple[Customer, Account]:
+def _statement_account(
+    state: SandboxState, customer_id: str, account_id: str
+) -> tuple[Customer, Account, str]:
+    """The customer, the account and its institution's name; 404 where statements are not offered."""
     customer = get_customer(state, customer_id)
     acct = get_account(customer, account_id)
-    if not statements_certified(acct.institution_id):
+    institution = certified_institution(state, acct.institution_id)
+    if institution is None:
         raise error(
             404,
             14001,
             f"Statements are not available for this account's institution (institutionId = {acct.institution_id})",
         )
-    return customer, acct
+    return customer, acct, institution["name"]
 
 
 def _index(raw: str) -> int:
@@ -50,11 +54,6 @@ def _index(raw: str) -> int:
     return value
 
 
-def _institution_name(acct: Account) -> str:
-    entry = INSTITUTIONS.get(int(acct.institution_id)) if acct.institution_id.isdigit() else None
-    return entry[0] if entry else "FinBank"
-
-
 def _not_found() -> ApiError:
     return error(404, 960, "statement not found.")
 
@@ -65,11 +64,11 @@ def _not_found() -> ApiError:
 )
 async def account_statement(request: Request, customer_id: FromPath[str], account_id: FromPath[str]) -> Response:
     state = await guard(request, "statements")
-    _, acct = _statement_account(state, customer_id, account_id)
+    _, acct, bank = _statement_account(state, customer_id, account_id)
     period = period_for(state.clock.now_int(), _index(request.query_params.get("index") or "1"))
     if not available(acct, period):
         raise _not_found()
-    return Response(content=render_pdf(acct, period, _institution_name(acct)), media_type=PDF)
+    return Response(content=render_pdf(acct, period, bank), media_type=PDF)
 
 
 @get(
@@ -78,7 +77,7 @@ async def account_statement(request: Request, customer_id: FromPath[str], accoun
 )
 async def account_statements(request: Request, customer_id: FromPath[str], account_id: FromPath[str]) -> Response:
     state = await guard(request, "statements")
-    customer, acct = _statement_account(state, customer_id, account_id)
+    customer, acct, _ = _statement_account(state, customer_id, account_id)
     now = state.clock.now_int()
     out = []
     for raw in (request.query_params.get("index") or "1").split(","):
@@ -102,19 +101,20 @@ async def asset(request: Request, customer_id: FromPath[str], asset_id: FromPath
     if entry is None or entry[0] != customer.id or entry[1] not in customer.accounts:
         raise error(404, 13002, "Asset not found")
     acct = customer.accounts[entry[1]]
+    bank = (lookup(state, int(acct.institution_id)) or {"name": "FinBank"})["name"]
     # The asset is the statement as it was when its details were asked for (index counted then).
     period = period_for(entry[3], entry[2])
-    return Response(content=render_pdf(acct, period, _institution_name(acct)), media_type=PDF)
+    return Response(content=render_pdf(acct, period, bank), media_type=PDF)
 
 
 _PRODUCTS = ("transAgg", "ach", "stateAgg", "voi", "voa", "aha", "availBalance", "accountOwner")
 
 
-def _institution_json(inst_id: int, name: str, statements: bool) -> dict:
-    flags = {p: True for p in _PRODUCTS} | {"stateAgg": statements}
+def _certified_json(inst_id: int, entry: dict) -> dict:
+    flags = {p: True for p in _PRODUCTS} | {"stateAgg": entry["statements"]}
     status = {p: "online" for p in ("transAgg", "voa", "voi", "ach", "aha")}
-    status |= {"overallStatus": "online", "stateAgg": "online" if statements else "offline"}
-    return {"id": inst_id, "name": name, **flags, "oauthEnabled": True, "productionStatus": status}
+    status |= {"overallStatus": "online", "stateAgg": "online" if entry["statements"] else "offline"}
+    return {"id": inst_id, "name": entry["name"], **flags, "oauthEnabled": entry["oauth"], "productionStatus": status}
 
 
 @get("/institution/v2/certifiedInstitutions", opt={"op": "GetCertifiedInstitutions"})
@@ -131,9 +131,7 @@ async def certified_institutions(request: Request) -> Response:
     for t in wanted:
         if t not in _PRODUCTS:
             raise invalid_param("type", f"unknown product type {t!r}")
-    rows = [
-        _institution_json(i, name, cert) for i, (name, cert) in sorted(INSTITUTIONS.items()) if search in name.lower()
-    ]
+    rows = [_certified_json(i, e) for i, e in sorted(CATALOGUE.items()) if search in e["name"].lower()]
     rows = [r for r in rows if all(r[t] for t in wanted)]
     # `start` is the index of the page (spec: "Index of the page of results to return").
     page = rows[(start - 1) * limit : start * limit]
