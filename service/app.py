@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.db.port import DatabaseUnavailable
+from service.jobs.queue_gauges import QueueGauges
 from service.jobs.registry import default_handlers
 from service.jobs.worker import Worker
 from service.observability import configure_logging
@@ -52,14 +53,18 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
 
 @get("/metrics", tags=["operations"], media_type=CONTENT_TYPE_LATEST)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus metrics; job counts are at most METRICS_QUEUE_REFRESH_SECONDS old (no count per scrape)."""
     services = _services(request)
-    try:
-        overview = await services.rpc.call("ob_job_overview", {"p_limit": 0})
-        for status in ("queued", "running", "succeeded", "dead"):
-            services.metrics.queue_depth.labels(status=status).set(overview["counts"].get(status, 0))
-        services.metrics.queue_oldest_age.set(float(overview["oldest_due_age_seconds"]))
-    except DatabaseUnavailable:
-        log.warning("metrics.queue_unavailable")
+    token = services.settings.metrics_bearer_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), b"Bearer " + token.get_secret_value().encode()):
+            return Response(
+                b'{"detail":"GET /metrics needs Authorization: Bearer <METRICS_BEARER_TOKEN>"}',
+                status_code=401, media_type="application/json", headers={"WWW-Authenticate": "Bearer"},
+            )
+    gauges: QueueGauges = request.app.state.queue_gauges
+    await gauges.refresh(services)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -87,6 +92,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
             if opener is not None:
                 await opener()
         app.state.services = svc
+        app.state.queue_gauges = QueueGauges(settings.metrics_queue_refresh_seconds)
         app.state.worker = None
         background: list[asyncio.Task[None]] = []
         worker = None
@@ -131,6 +137,9 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
         lifespan=[lifespan],
         on_app_init=[configure],
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=OpenAPIConfig(title="Open Banking for CPA platforms", version="0.1.0"),
+        # In production the route map is not published unless OPENAPI_ENABLED=true.
+        openapi_config=(
+            OpenAPIConfig(title="Open Banking for CPA platforms", version="0.1.0") if settings.serves_openapi else None
+        ),
         debug=False,
     )

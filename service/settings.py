@@ -60,6 +60,7 @@ MIN_SECRET_LENGTH = {
     "open_banking_partner_secret_previous": 12,
     "open_banking_app_key": 16,
     "supabase_service_role_key": 32,
+    "metrics_bearer_token": 32,
 }
 HTTPS_URLS = ("open_banking_base_url", "open_banking_redirect_uri", "open_banking_webhook_base_url", "supabase_url")
 
@@ -140,6 +141,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Prometheus must send `Authorization: Bearer <token>` to GET /metrics when set (required in production).
+    metrics_bearer_token: SecretStr | None = None
+    # Job counts on /metrics are read from the database at most this often per process.
+    metrics_queue_refresh_seconds: float = Field(default=15.0, ge=15.0, le=3600.0)
+    # /schema (OpenAPI) and its Swagger UI: on unless OPEN_BANKING_ENV=production; set true to keep them there.
+    openapi_enabled: bool | None = None
+
     @field_validator(
         "open_banking_partner_secret", "open_banking_partner_secret_previous", "open_banking_app_key",
         "open_banking_internal_secret", "supabase_service_role_key", "database_url",
@@ -196,6 +204,8 @@ class Settings(BaseSettings):
     def production_refusals(self) -> list[tuple[str, str]]:
         """What production would refuse in these settings, as (VARIABLE, reason) pairs."""
         refusals: list[tuple[str, str]] = []
+        if self.metrics_bearer_token is None:
+            refusals.append(("METRICS_BEARER_TOKEN", "is required in production: /metrics must not be public"))
         for name, value in self.secret_settings().items():
             text = value.get_secret_value()
             if fingerprint(text) in LOCAL_SECRET_FINGERPRINTS:
@@ -228,6 +238,13 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret value, whatever its length (the log redactor masks each)."""
         return [v for v in (s.get_secret_value() for s in self.secret_settings().values()) if v]
+
+    @property
+    def serves_openapi(self) -> bool:
+        """/schema and Swagger: off in production unless OPENAPI_ENABLED=true."""
+        if self.openapi_enabled is not None:
+            return self.openapi_enabled
+        return self.open_banking_env != "production"
 
     @property
     def database_adapter(self) -> str:
