@@ -50,6 +50,7 @@ def safe_production_values() -> dict[str, Any]:
         "open_banking_internal_secret": secrets.token_urlsafe(32),
         "supabase_url": "https://abcdefgh.supabase.co",
         "supabase_service_role_key": secrets.token_urlsafe(48),
+        "metrics_bearer_token": secrets.token_urlsafe(32),
     }
 
 
@@ -79,6 +80,7 @@ def test_production_is_the_default_environment() -> None:
     ("open_banking_partner_secret_previous", "x" * 11, 12),
     ("open_banking_app_key", "x" * 15, 16),
     ("supabase_service_role_key", "x" * 31, 32),
+    ("metrics_bearer_token", "x" * 31, 32),
 ])
 def test_each_secret_has_a_minimum_length(name: str, value: str, minimum: int) -> None:
     assert refusals(**{name: value}) == [
@@ -156,7 +158,8 @@ def test_local_and_test_accept_the_committed_values(environment: str) -> None:
     values = {k.lower(): v for k, v in LOCAL.items() if k.lower() in Settings.model_fields}
     settings = load_settings(_env_file=None, **(values | {"open_banking_env": environment,
                                                           "database_url": "postgresql://x@127.0.0.1/db"}))
-    assert settings.open_banking_env == environment and len(settings.production_refusals()) == 9
+    # the 9 committed values, and no METRICS_BEARER_TOKEN (local.env sets none)
+    assert settings.open_banking_env == environment and len(settings.production_refusals()) == 10
 
 
 @pytest.mark.parametrize("environment", ["local", "test", "production"])
@@ -209,7 +212,8 @@ def test_the_local_env_file_is_refused_in_production_one_line_per_value() -> Non
     result = _cli("status", **env)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
-    assert len(lines) == 9 and all(line.startswith("refused in production: OPEN_BANKING_") for line in lines)
+    assert len(lines) == 10 and all(line.startswith("refused in production: OPEN_BANKING_") for line in lines[1:])
+    assert lines[0].startswith("refused in production: METRICS_BEARER_TOKEN: is required")
     assert not any(LOCAL[name] in result.stderr for name in ("OPEN_BANKING_PARTNER_SECRET", "OPEN_BANKING_APP_KEY"))
 
 
@@ -223,3 +227,8 @@ def test_demo_refuses_to_run_in_production(environment: str | None) -> None:
     assert result.stderr.splitlines() == [
         "refused in production: demo: it writes demo users and clients into DATABASE_URL; "
         "set OPEN_BANKING_ENV=local to run it against a local stack"]
+
+
+def test_production_requires_a_metrics_token() -> None:
+    assert refusals(metrics_bearer_token=None) == [
+        "refused in production: METRICS_BEARER_TOKEN: is required in production: /metrics must not be public"]
