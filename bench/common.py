@@ -42,14 +42,14 @@ def sandbox() -> Proc:
     return start_sandbox(LOG_DIR)
 
 
-def new_client(name: str = "Bench client") -> uuid.UUID:
+def new_client() -> uuid.UUID:
     cpa, client = uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute(
             "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
             (cpa, f"bench-{cpa.hex[:8]}@example.test"),
         )
-        conn.execute("insert into public.clients (id, user_id, name) values (%s, %s, %s)", (client, cpa, name))
+        conn.execute("insert into public.clients (id, user_id) values (%s, %s)", (client, cpa))
     return client
 
 

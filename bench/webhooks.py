@@ -111,7 +111,7 @@ PER_ROUND = 40_000
 def main() -> None:
     env = local_env()
     secret = env["OPEN_BANKING_PARTNER_SECRET"]
-    client_id = new_client("Webhook bench")
+    client_id = new_client()
     finicity_customer_id = f"bench{uuid.uuid4().int % 10**9}"
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute("set role service_role")

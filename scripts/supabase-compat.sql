@@ -110,16 +110,15 @@ begin
 end
 $pub$;
 
--- Stand-in for the platform's clients table (the CPA owns a client through user_id).
+-- Stand-in for the platform's clients table (the CPA owns a client through user_id). Deliberately
+-- minimal: exactly the host contract (README, "What the migrations expect"), so every local run of
+-- the migrations and of the test suites proves they need no other column of a platform's table.
 do $clients$
 begin
   if to_regclass('public.clients') is null then
     create table public.clients (
       id         uuid primary key default gen_random_uuid(),
-      user_id    uuid not null references auth.users (id) on delete cascade,
-      name       text not null,
-      email      text,
-      created_at timestamptz not null default now()
+      user_id    uuid not null references auth.users (id) on delete cascade
     );
     create index clients_user_id_idx on public.clients (user_id);
     revoke all on public.clients from anon, authenticated;

@@ -101,7 +101,6 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
                 svc,
                 default_handlers(),
                 concurrency=settings.worker_concurrency,
-                lease_seconds=settings.worker_lease_seconds,
                 poll_seconds=settings.worker_poll_seconds,
             )
             app.state.worker = worker

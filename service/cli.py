@@ -199,10 +199,12 @@ async def status(platform_client_id: uuid.UUID | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, default=str, indent=2))
         return
-    table = Table("client", "badge", "logins", "accounts", "transactions", "consent expires", "last sync", "error")
+    table = Table(
+        "platform client", "badge", "logins", "accounts", "transactions", "consent expires", "last sync", "error"
+    )
     for r in rows:
         table.add_row(
-            r["client_name"],
+            r["platform_client_id"],
             r["badge"],
             str(r["logins"]),
             str(r["accounts"]),

@@ -87,10 +87,8 @@ class Story:
                 )
             client_id = uuid.uuid4()
             name = f"Maple Street Bakery #{client_id.hex[:4]}"
-            conn.execute(
-                "insert into public.clients (id, user_id, name, email) values (%s, %s, %s, %s)",
-                (client_id, cpa_id, name, "owner@maple-bakery.test"),
-            )
+            # The platform's clients table: the migrations need only (id, user_id) of it.
+            conn.execute("insert into public.clients (id, user_id) values (%s, %s)", (client_id, cpa_id))
         console.print(f"CPA {DEMO_CPA_EMAIL} ({cpa_id}) owns client [bold]{name}[/bold] ({client_id})")
         return cpa_id, client_id
 

@@ -5,9 +5,10 @@ values
   ('22222222-2222-4222-8222-222222222222', 'authenticated', 'authenticated', 'bob@beta-cpa.test',  '{}', '{"name":"Bob (Beta CPA)"}')
 on conflict (id) do nothing;
 
-insert into public.clients (id, user_id, name, email)
+-- The local stand-in clients table holds only the host contract (id, user_id); names are comments.
+insert into public.clients (id, user_id)
 values
-  ('aaaaaaaa-0000-4000-8000-000000000001', '11111111-1111-4111-8111-111111111111', 'Acme Bakery LLC', 'owner@acme-bakery.test'),
-  ('aaaaaaaa-0000-4000-8000-000000000002', '11111111-1111-4111-8111-111111111111', 'Birch Dental PC', 'office@birch-dental.test'),
-  ('bbbbbbbb-0000-4000-8000-000000000001', '22222222-2222-4222-8222-222222222222', 'Cedar Farms Inc', 'books@cedar-farms.test')
+  ('aaaaaaaa-0000-4000-8000-000000000001', '11111111-1111-4111-8111-111111111111'),  -- Acme Bakery LLC
+  ('aaaaaaaa-0000-4000-8000-000000000002', '11111111-1111-4111-8111-111111111111'),  -- Birch Dental PC
+  ('bbbbbbbb-0000-4000-8000-000000000001', '22222222-2222-4222-8222-222222222222')   -- Cedar Farms Inc
 on conflict (id) do nothing;

@@ -68,12 +68,10 @@ def make_cpa(pg: psycopg.Connection):
 
 @pytest.fixture
 def make_client(pg: psycopg.Connection):
-    def make(cpa_id: uuid.UUID, name: str = "Client") -> uuid.UUID:
+    def make(cpa_id: uuid.UUID) -> uuid.UUID:
+        # Only the host contract's columns: the migrations read nothing else of a platform's clients.
         client_id = uuid.uuid4()
-        pg.execute(
-            "insert into public.clients (id, user_id, name, email) values (%s, %s, %s, %s)",
-            (client_id, cpa_id, name, f"owner-{client_id.hex[:8]}@example.test"),
-        )
+        pg.execute("insert into public.clients (id, user_id) values (%s, %s)", (client_id, cpa_id))
         return client_id
 
     return make

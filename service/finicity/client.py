@@ -72,11 +72,9 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_BASE_URL = "https://api.finicity.com"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
-# The synchronous accounts refresh can take minutes; the spec recommends a 180 s client timeout.
-REFRESH_TIMEOUT = httpx.Timeout(connect=5.0, read=180.0, write=30.0, pool=10.0)
 TRANSACTIONS_PAGE_LIMIT = 1000
 # Statement PDFs: the spec advises a 180 s timeout; the response is a binary file, not JSON.
-STATEMENT_TIMEOUT = REFRESH_TIMEOUT
+STATEMENT_TIMEOUT = httpx.Timeout(connect=5.0, read=180.0, write=30.0, pool=10.0)
 BINARY_ACCEPT = "application/octet-stream, application/pdf"
 
 ModelT = TypeVar("ModelT", bound=BaseModel | msgspec.Struct)
@@ -342,12 +340,6 @@ class FinicityClient:
         found = self._parse(Customers, response).customers
         return next((c for c in found if c.username == username), None)
 
-    async def get_customer(self, finicity_customer_id: str) -> Customer:
-        response = await self._request(
-            "GET", "/aggregation/v1/customers/{customerId}", {"customerId": finicity_customer_id}
-        )
-        return self._parse(Customer, response)
-
     async def delete_customer(self, finicity_customer_id: str) -> bool:
         """True if deleted now, False if Finicity no longer knew the customer (already deleted)."""
         try:
@@ -381,20 +373,6 @@ class FinicityClient:
                 **extra,
             }
         )
-
-    async def generate_connect_link(
-        self,
-        finicity_customer_id: str,
-        redirect_uri: str | None,
-        webhook: str | None,
-        webhook_data: Mapping[str, Any] | None = None,
-        experience: str | None = None,
-        single_use_url: bool | None = None,
-    ) -> ConnectLink:
-        body = self._connect_body(
-            finicity_customer_id, redirect_uri, webhook, webhook_data, experience, singleUseUrl=single_use_url
-        )
-        return self._parse(ConnectLink, await self._request("POST", "/connect/v2/generate", body=body))
 
     async def send_connect_email(
         self,
@@ -460,14 +438,6 @@ class FinicityClient:
         )
         return self._parse(CustomerAccounts, response).accounts
 
-    async def get_account(self, finicity_customer_id: str, account_id: str) -> CustomerAccount:
-        response = await self._request(
-            "GET",
-            "/aggregation/v2/customers/{customerId}/accounts/{accountId}",
-            {"customerId": finicity_customer_id, "accountId": account_id},
-        )
-        return self._parse(CustomerAccount, response)
-
     async def delete_institution_login(self, finicity_customer_id: str, institution_login_id: int) -> bool:
         """DeleteCustomerAccountsByInstitutionLogin: Mastercard stops access to every account of one bank
         connection. True if removed now, False if Mastercard no longer had it (404: already removed)."""
@@ -492,17 +462,6 @@ class FinicityClient:
         except NotFound:
             return False
         return True
-
-    async def refresh_accounts(self, finicity_customer_id: str) -> list[CustomerAccount]:
-        """Synchronous refresh (slow). Finicity refreshes nightly; call only on an explicit request."""
-        response = await self._request(
-            "POST",
-            "/aggregation/v1/customers/{customerId}/accounts",
-            {"customerId": finicity_customer_id},
-            policy=RetryPolicy.UNPROCESSED_ONLY,
-            request_timeout=REFRESH_TIMEOUT,
-        )
-        return self._parse(CustomerAccounts, response).accounts
 
     # ---- transactions ------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ class Worker:
         handlers: Mapping[str, Handler],
         *,
         concurrency: int = 4,
-        lease_seconds: int = 60,
+        lease_seconds: int | None = None,
         poll_seconds: float = 15.0,
         worker_id: str | None = None,
     ) -> None:
@@ -47,7 +47,8 @@ class Worker:
         self._rpc = services.rpc
         self._handlers = dict(handlers)
         self._concurrency = concurrency
-        self._lease = lease_seconds
+        # The lease length has one definition: WORKER_LEASE_SECONDS (settings); tests may shorten it.
+        self._lease = lease_seconds or services.settings.worker_lease_seconds
         self._poll = poll_seconds
         self.worker_id = worker_id or services.holder_id
         self._wake = asyncio.Event()

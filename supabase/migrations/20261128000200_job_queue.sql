@@ -18,7 +18,8 @@ create table private.ob_jobs (
   status        text not null default 'queued'
                 check (status in ('queued', 'running', 'succeeded', 'dead')),
   attempts      integer not null default 0,
-  max_attempts  integer not null default 8 check (max_attempts > 0),
+  -- the attempt budget is the job_max_attempts setting (private.ob_settings), read when the job is made
+  max_attempts  integer not null default (private.ob_setting('job_max_attempts')::integer) check (max_attempts > 0),
   run_after     timestamptz not null default now(),
   locked_by     text,
   locked_until  timestamptz,
@@ -68,7 +69,8 @@ revoke all on function private.ob_wake(text) from public, anon, authenticated;
 
 -- Enqueue ------------------------------------------------------------------------------------------
 
--- The one way a job is made (triggers, schedules, RPCs). Returns {id, created}.
+-- The one way a job is made (triggers, schedules, RPCs, webhook intake). Returns {id, created}.
+-- The attempt budget comes from private.ob_settings 'job_max_attempts' (seeded in ..0100), nowhere else.
 create function private.ob_enqueue(
   p_kind text, p_payload jsonb, p_dedupe_key text default null,
   p_run_after timestamptz default now(), p_max_attempts integer default null)
@@ -82,7 +84,7 @@ declare
 begin
   insert into private.ob_jobs (kind, payload, dedupe_key, run_after, max_attempts)
   values (p_kind, coalesce(p_payload, '{}'), p_dedupe_key, coalesce(p_run_after, now()),
-          coalesce(p_max_attempts, private.ob_setting('job_max_attempts', '8')::integer))
+          coalesce(p_max_attempts, private.ob_setting('job_max_attempts')::integer))
   on conflict (dedupe_key) where status = 'queued' do nothing
   returning id into v_id;
   if v_id is not null then
@@ -138,10 +140,25 @@ $$;
 revoke all on function private.ob_enqueue_for_request() from public, anon, authenticated;
 
 -- Workers: claim, complete, fail, release, heartbeat -----------------------------------------------
+-- The lease length is the caller's (the service's WORKER_LEASE_SECONDS): no default here.
+
+-- THE successor rule. At most one job per dedupe key may wait (ob_jobs_dedupe_queued_idx). A job
+-- that would go back to `queued` while a successor with its key already waits must not (it would
+-- violate the index, and the successor will do the same work): fail, release and the sweeper
+-- finish it instead; an operator's retry leaves it alone.
+create function private.ob_job_has_queued_successor(p_dedupe_key text, p_job_id bigint)
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select p_dedupe_key is not null and exists (
+    select 1 from private.ob_jobs q where q.dedupe_key = p_dedupe_key and q.status = 'queued' and q.id <> p_job_id)
+$$;
+revoke all on function private.ob_job_has_queued_successor(text, bigint) from public, anon, authenticated;
 
 -- RPC: claim up to p_limit due jobs for p_worker with a lease. Expired leases are reclaimed here
 -- too, so a crashed worker's job runs again without waiting for the sweeper.
-create function public.ob_job_claim(p_worker text, p_limit integer default 1, p_lease_seconds integer default 60)
+create function public.ob_job_claim(p_worker text, p_limit integer, p_lease_seconds integer)
 returns jsonb
 language plpgsql
 security definer
@@ -232,8 +249,7 @@ begin
      where j.id = p_job_id;
     return pg_catalog.jsonb_build_object('updated', true, 'status', 'dead');
   end if;
-  if v_job.dedupe_key is not null and exists (
-       select 1 from private.ob_jobs q where q.dedupe_key = v_job.dedupe_key and q.status = 'queued') then
+  if private.ob_job_has_queued_successor(v_job.dedupe_key, v_job.id) then
     -- A successor with the same key is already waiting: it will do this work.
     update private.ob_jobs j
        set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
@@ -264,8 +280,8 @@ begin
   update private.ob_jobs j
      set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
          last_error = 'released at shutdown; superseded by a queued job with the same key'
-   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker and j.dedupe_key is not null
-     and exists (select 1 from private.ob_jobs q where q.dedupe_key = j.dedupe_key and q.status = 'queued');
+   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker
+     and private.ob_job_has_queued_successor(j.dedupe_key, j.id);
   if found then
     return pg_catalog.jsonb_build_object('released', true);
   end if;
@@ -280,7 +296,7 @@ revoke all on function public.ob_job_release(bigint, text) from public, anon, au
 grant execute on function public.ob_job_release(bigint, text) to service_role;
 
 -- Long jobs (a 100k-transaction backfill) extend their lease as they go.
-create function public.ob_job_heartbeat(p_job_id bigint, p_worker text, p_lease_seconds integer default 60)
+create function public.ob_job_heartbeat(p_job_id bigint, p_worker text, p_lease_seconds integer)
 returns jsonb
 language plpgsql
 security definer
@@ -310,8 +326,7 @@ begin
      set status = 'queued', attempts = 0, run_after = now(), finished_at = null,
          locked_by = null, locked_until = null
    where j.id = p_job_id and j.status in ('dead', 'queued')
-     and not exists (select 1 from private.ob_jobs q
-                      where q.dedupe_key = j.dedupe_key and q.status = 'queued' and q.id <> j.id);
+     and not private.ob_job_has_queued_successor(j.dedupe_key, j.id);
   if found then
     perform private.ob_wake('retry');
   end if;
@@ -360,8 +375,8 @@ begin
      set status = case when j.attempts >= j.max_attempts then 'dead' else 'succeeded' end,
          finished_at = now(), locked_by = null, locked_until = null,
          last_error = coalesce(j.last_error, 'lease expired; superseded by a queued job with the same key')
-   where j.status = 'running' and j.locked_until < now() and j.dedupe_key is not null
-     and exists (select 1 from private.ob_jobs q where q.dedupe_key = j.dedupe_key and q.status = 'queued');
+   where j.status = 'running' and j.locked_until < now()
+     and private.ob_job_has_queued_successor(j.dedupe_key, j.id);
   get diagnostics v_superseded = row_count;
   update private.ob_jobs j
      set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,

@@ -68,10 +68,7 @@ language sql stable
 security definer
 set search_path = ''
 as $$
-  select pg_catalog.to_jsonb(e) || pg_catalog.jsonb_build_object('client_name', cl.name)
-    from public.open_banking_link_requests e
-    join public.clients cl on cl.id = e.platform_client_id
-   where e.id = p_id
+  select pg_catalog.to_jsonb(e) from public.open_banking_link_requests e where e.id = p_id
 $$;
 revoke all on function public.ob_link_request_get(uuid) from public, anon, authenticated;
 grant execute on function public.ob_link_request_get(uuid) to service_role;

@@ -170,7 +170,6 @@ set search_path = ''
 as $$
 declare
   v_client uuid;
-  v_seen integer;
   v_written integer;
   v_removed integer := 0;
 begin
@@ -212,7 +211,7 @@ begin
      where t.account_id = excluded.account_id and t.source_fetched_at <= excluded.source_fetched_at
     returning t.updated_at = pg_catalog.statement_timestamp() as changed
   )
-  select count(*), count(*) filter (where changed) into v_seen, v_written from written;
+  select count(*) filter (where changed) into v_written from written;
   return pg_catalog.jsonb_build_object('received', pg_catalog.jsonb_array_length(p_transactions),
                                        'written', v_written, 'removed', v_removed);
 end
@@ -224,7 +223,7 @@ grant execute on function public.ob_transactions_upsert(text, jsonb, timestamptz
 -- that range the run did not see are gone at the bank (a pending row that posted under a new id,
 -- a shadow row). Rows written by a newer run are newer than p_run_started_at and stay.
 create function public.ob_transactions_reconcile(
-  p_account_id text, p_from timestamptz, p_to timestamptz, p_run_started_at timestamptz, p_seen_ids bigint[] default null)
+  p_account_id text, p_from timestamptz, p_to timestamptz, p_run_started_at timestamptz)
 returns jsonb
 language plpgsql
 security definer
@@ -236,14 +235,13 @@ begin
   delete from public.open_banking_transactions t
    where t.account_id = p_account_id
      and t.effective_at >= p_from and t.effective_at <= p_to
-     and t.source_fetched_at < p_run_started_at
-     and (p_seen_ids is null or not (t.id = any (p_seen_ids)));
+     and t.source_fetched_at < p_run_started_at;
   get diagnostics v_removed = row_count;
   return pg_catalog.jsonb_build_object('removed', v_removed);
 end
 $$;
-revoke all on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz, bigint[]) from public, anon, authenticated;
-grant execute on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz, bigint[]) to service_role;
+revoke all on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz) to service_role;
 
 -- Where each account's next sync should start: the last posted date (minus the caller's overlap)
 -- or the oldest pending row, whichever is earlier; null for a first backfill.

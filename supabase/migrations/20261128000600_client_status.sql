@@ -1,5 +1,5 @@
 -- What a CPA's badge says about each client, for the React app (the view, under the caller's RLS)
--- and for operators (`python -m service status`).
+-- and for operators (`python -m service status`, through ob_status_report, which reads the view).
 
 -- =================================================================================================
 -- public.open_banking_client_status (view)
@@ -38,37 +38,26 @@ grant select on public.open_banking_client_status to authenticated, service_role
 -- Operators
 -- =================================================================================================
 
--- The status table: per platform client, what the CPA's badge says and why.
+-- The status table: per platform client, what the CPA's badge says (read from the view above: the
+-- badge has one definition) and why. Security invoker: the service calls it as service_role, for
+-- whom the view shows every client. Clients with a customer or any link request, or the one asked for.
 create function public.ob_status_report(p_platform_client_id uuid default null)
 returns jsonb
 language sql stable
-security definer
 set search_path = ''
 as $$
-  select coalesce(pg_catalog.jsonb_agg(r order by r.client_name), '[]'::jsonb) from (
-    select c.id as platform_client_id, c.name as client_name, cu.finicity_customer_id, cu.customer_type,
-           case
-             when bool_or(l.needs_reauth) then 'needs_reauth'
-             when cu.link_status = 'error' then 'error'
-             when cu.link_status = 'linked' then 'linked'
-             when cu.id is not null or exists (
-               select 1 from public.open_banking_link_requests e
-                where e.platform_client_id = c.id and e.status in ('queued', 'sending', 'sent', 'ready')) then 'pending'
-             else 'not_linked'
-           end as badge,
-           count(distinct l.id) as logins,
-           min(l.authorization_end_at) filter (where l.authorization_end_at > now()) as consent_expires_at,
-           cu.last_synced_at, cu.last_sync_error, cu.last_error_message,
+  select coalesce(pg_catalog.jsonb_agg(r order by r.platform_client_id), '[]'::jsonb) from (
+    select s.platform_client_id, cu.finicity_customer_id, cu.customer_type, s.badge,
+           s.institution_logins as logins, s.next_consent_expiry_at as consent_expires_at,
+           s.last_synced_at, cu.last_sync_error, s.last_error_message,
            (select count(*) from public.open_banking_accounts a where a.customer_id = cu.id) as accounts,
            (select count(*) from public.open_banking_transactions t
               join public.open_banking_accounts a on a.id = t.account_id where a.customer_id = cu.id) as transactions
-      from public.clients c
-      left join public.open_banking_customers cu on cu.platform_client_id = c.id
-      left join public.open_banking_institution_logins l on l.customer_id = cu.id
+      from public.open_banking_client_status s
+      left join public.open_banking_customers cu on cu.platform_client_id = s.platform_client_id
      where (p_platform_client_id is null and (cu.id is not null or exists (
-              select 1 from public.open_banking_link_requests e where e.platform_client_id = c.id)))
-        or c.id = p_platform_client_id
-     group by c.id, cu.id
+              select 1 from public.open_banking_link_requests e where e.platform_client_id = s.platform_client_id)))
+        or s.platform_client_id = p_platform_client_id
   ) r
 $$;
 revoke all on function public.ob_status_report(uuid) from public, anon, authenticated;

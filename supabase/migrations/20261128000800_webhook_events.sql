@@ -27,43 +27,11 @@ create index ob_webhook_events_customer_idx on private.ob_webhook_events (finici
 
 -- Intake -------------------------------------------------------------------------------------------
 
--- Store a verified event and its processing job in one transaction; a repeat is a no-op.
-create function public.ob_webhook_event_ingest(
-  p_source text, p_message_id text, p_event_type text, p_finicity_customer_id text,
-  p_headers jsonb, p_payload jsonb, p_verified boolean default true)
-returns jsonb
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  v_id bigint;
-  v_job jsonb;
-begin
-  if not p_verified then
-    raise exception 'refusing to store an unverified webhook event' using errcode = '22023';
-  end if;
-  insert into private.ob_webhook_events (source, message_id, event_type, finicity_customer_id, headers, payload, verified)
-  values (p_source, p_message_id, p_event_type, p_finicity_customer_id, coalesce(p_headers, '{}'), p_payload, p_verified)
-  on conflict (source, message_id) do nothing
-  returning id into v_id;
-  if v_id is null then
-    select e.id into v_id from private.ob_webhook_events e where e.source = p_source and e.message_id = p_message_id;
-    return pg_catalog.jsonb_build_object('stored', false, 'event_id', v_id, 'job_id', null);
-  end if;
-  v_job := private.ob_enqueue('process_webhook_event', pg_catalog.jsonb_build_object('event_id', v_id),
-                              'webhook_event:' || v_id);
-  perform private.ob_wake('webhook');
-  return pg_catalog.jsonb_build_object('stored', true, 'event_id', v_id, 'job_id', v_job -> 'id');
-end
-$$;
-revoke all on function public.ob_webhook_event_ingest(text, text, text, text, jsonb, jsonb, boolean) from public, anon, authenticated;
-grant execute on function public.ob_webhook_event_ingest(text, text, text, text, jsonb, jsonb, boolean) to service_role;
-
--- Webhook intake under load: the service gathers the events that arrive while a write is in flight
--- and stores them with one call (one transaction, one round trip, set-based statements) instead of
--- one each. Each event gets its own result in input order; an event repeated inside the batch or
--- stored before is reported as a duplicate; one wake-up per batch.
+-- Intake: store verified events and their processing jobs in one transaction. The service gathers
+-- the events that arrive while a write is in flight and stores them with one call (one round trip,
+-- set-based statements); a single event is a batch of one. Each event gets its own result in input
+-- order; an event repeated inside the batch or stored before is reported as a duplicate (a no-op);
+-- an unverified one is refused (22023) without failing the others; one wake-up per batch.
 create function public.ob_webhook_events_ingest(p_events jsonb)
 returns jsonb
 language plpgsql
@@ -71,13 +39,12 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_max_attempts integer := private.ob_setting('job_max_attempts', '8')::integer;
   v_out jsonb;
   v_stored integer;
 begin
   with input as (
     select t.ord, t.e ->> 'p_source' as source, t.e ->> 'p_message_id' as message_id,
-           t.e ->> 'p_event_type' as event_type, t.e ->> 'p_finicity_customer_id' as customer_id,
+           t.e ->> 'p_event_type' as event_type, t.e ->> 'p_finicity_customer_id' as finicity_customer_id,
            coalesce(t.e -> 'p_headers', '{}'::jsonb) as headers, t.e -> 'p_payload' as payload,
            coalesce((t.e ->> 'p_verified')::boolean, false) as verified
       from pg_catalog.jsonb_array_elements(p_events) with ordinality as t(e, ord)
@@ -85,16 +52,15 @@ begin
     select distinct on (i.source, i.message_id) i.* from input i order by i.source, i.message_id, i.ord
   ), inserted as (
     insert into private.ob_webhook_events (source, message_id, event_type, finicity_customer_id, headers, payload, verified)
-    select f.source, f.message_id, f.event_type, f.customer_id, f.headers, f.payload, f.verified
+    select f.source, f.message_id, f.event_type, f.finicity_customer_id, f.headers, f.payload, f.verified
       from first_seen f where f.verified
     on conflict (source, message_id) do nothing
     returning id, source, message_id
   ), jobs as (
-    insert into private.ob_jobs (kind, payload, dedupe_key, max_attempts)
-    select 'process_webhook_event', pg_catalog.jsonb_build_object('event_id', n.id), 'webhook_event:' || n.id,
-           v_max_attempts
+    -- through the one enqueue function, like every other job
+    select private.ob_enqueue('process_webhook_event', pg_catalog.jsonb_build_object('event_id', n.id),
+                              'webhook_event:' || n.id)
       from inserted n
-    returning 1
   )
   select pg_catalog.jsonb_agg(
            case

@@ -64,7 +64,7 @@ $$;
 revoke all on function private.ob_schedule_consent_check() from public, anon, authenticated;
 
 -- =================================================================================================
--- Retention (private.ob_webhook_events, private.ob_jobs, private.ob_api_calls)
+-- Retention (private.ob_webhook_events, private.ob_jobs)
 -- =================================================================================================
 
 -- Processed webhook events older than webhook_retention_days, and finished jobs older than the
@@ -79,15 +79,12 @@ declare
   v_cutoff timestamptz := now() - make_interval(days => private.ob_setting('webhook_retention_days', '90')::integer);
   v_events integer;
   v_jobs integer;
-  v_calls integer;
 begin
   delete from private.ob_webhook_events e where e.received_at < v_cutoff and e.processed_at is not null;
   get diagnostics v_events = row_count;
   delete from private.ob_jobs j where j.status = 'succeeded' and j.finished_at < v_cutoff;
   get diagnostics v_jobs = row_count;
-  delete from private.ob_api_calls a where a.called_at < v_cutoff;
-  get diagnostics v_calls = row_count;
-  return pg_catalog.jsonb_build_object('webhook_events', v_events, 'jobs', v_jobs, 'api_calls', v_calls);
+  return pg_catalog.jsonb_build_object('webhook_events', v_events, 'jobs', v_jobs);
 end
 $$;
 revoke all on function private.ob_purge_old_records() from public, anon, authenticated;

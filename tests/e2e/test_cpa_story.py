@@ -61,7 +61,7 @@ def _complete(sandbox_api: httpx.Client, finicity_customer_id: str, seed: int) -
 
 def test_link_request_to_linked_accounts_read_under_rls(database_url, pg, make_cpa, make_client, sandbox_api) -> None:
     cpa, stranger = make_cpa(), make_cpa()
-    client = make_client(cpa, "Maple Street Bakery")
+    client = make_client(cpa)
     request_id = _request_link(database_url, cpa, client, "maya@maple.test")
 
     link = _sent_link(database_url, cpa, request_id)
@@ -85,7 +85,7 @@ def test_dropped_duplicated_and_reordered_webhooks_end_in_the_same_state(
     database_url, pg, make_cpa, make_client, sandbox_api
 ) -> None:
     cpa = make_cpa()
-    client = make_client(cpa, "Birch Dental")
+    client = make_client(cpa)
     request_id = _request_link(database_url, cpa, client, "office@birch.test")
     _sent_link(database_url, cpa, request_id)
     finicity_customer_id = _customer_id(pg, client)

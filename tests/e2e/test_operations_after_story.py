@@ -26,7 +26,7 @@ def story(database_url, sandbox_proc: Proc, service_proc: Proc) -> dict:
         cpa, client = uuid.uuid4(), uuid.uuid4()
         pg.execute("insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
                    (cpa, f"ops-{cpa.hex[:8]}@example.test"))
-        pg.execute("insert into public.clients (id, user_id, name) values (%s, %s, 'Ops Client')", (client, cpa))
+        pg.execute("insert into public.clients (id, user_id) values (%s, %s)", (client, cpa))
         request_id = _request_link(database_url, cpa, client, "ops@client.test")
         _sent_link(database_url, cpa, request_id)
         finicity_customer_id = _customer_id(pg, client)

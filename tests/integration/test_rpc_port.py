@@ -97,20 +97,9 @@ async def test_money_travels_exactly_through_the_adapter(rpc, pg, make_cpa, make
 
 async def test_database_errors_arrive_as_rpc_errors_with_their_sqlstate(rpc) -> None:
     with pytest.raises(RpcError) as caught:
-        await rpc.call(
-            "ob_webhook_event_ingest",
-            {
-                "p_source": "connect",
-                "p_message_id": "m-1",
-                "p_event_type": "added",
-                "p_finicity_customer_id": None,
-                "p_headers": {},
-                "p_payload": {},
-                "p_verified": False,
-            },
-        )
+        await rpc.call("ob_job_claim", {"p_worker": "", "p_limit": 1, "p_lease_seconds": 60})
     assert caught.value.code == "22023"
-    assert "unverified" in caught.value.message
+    assert "p_worker is required" in caught.value.message
 
 
 async def test_function_names_outside_the_ob_namespace_are_refused_before_any_io(rpc) -> None:
@@ -137,7 +126,7 @@ async def test_supabase_adapter_with_a_browser_jwt_is_refused(authenticator_url,
     await port.open()
     try:
         with pytest.raises(RpcError) as caught:
-            await port.call("ob_job_claim", {"p_worker": "intruder", "p_limit": 10})
+            await port.call("ob_job_claim", {"p_worker": "intruder", "p_limit": 10, "p_lease_seconds": 60})
         assert caught.value.code == "42501"
     finally:
         await port.close()

@@ -117,23 +117,20 @@ async def deliver(
         message_id = event_id
     else:
         message_id = str(uuid.uuid4())
-    result = await services.rpc.call(
-        "ob_webhook_event_ingest",
-        {
-            "p_source": source,
-            "p_message_id": message_id,
-            "p_event_type": event_type,
-            "p_finicity_customer_id": who.fid,
-            "p_headers": {},
-            "p_payload": body,
-            "p_verified": True,
-        },
-    )
+    (result,) = await services.rpc.call("ob_webhook_events_ingest", {"p_events": [{
+        "p_source": source,
+        "p_message_id": message_id,
+        "p_event_type": event_type,
+        "p_finicity_customer_id": who.fid,
+        "p_headers": {},
+        "p_payload": body,
+        "p_verified": True,
+    }]})
     who.event_ids.append(result["event_id"])
     await process_webhook_event(
         services,
         Job(
-            id=result["job_id"],
+            id=0,
             kind="process_webhook_event",
             payload={"event_id": result["event_id"]},
             attempts=1,

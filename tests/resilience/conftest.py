@@ -323,18 +323,17 @@ def linked_customer_factory(database_url: str, make_cpa, make_client, settings_f
         webhook_url: str | None = None,
         wait: bool = True,
         complete: bool = True,
-        name: str = "Client",
     ) -> LinkedCustomer:
         cpa = make_cpa()
-        client = make_client(cpa, name)
+        client = make_client(cpa)
         settings = settings_factory(open_banking_base_url=sandbox_url, log_level="WARNING")
 
         async def link() -> str:
             async with services_for(settings) as services:
                 finicity_customer_id = await ensure_customer(services, client, "Maya")
-                await services.finicity.generate_connect_link(
-                    finicity_customer_id, str(settings.open_banking_redirect_uri), webhook_url,
-                    webhook_data={"platformClientId": str(client)} if webhook_url else None,
+                await services.finicity.send_connect_email(
+                    finicity_customer_id, "maya@client.test", "Maya", str(settings.open_banking_redirect_uri),
+                    webhook_url, webhook_data={"platformClientId": str(client)} if webhook_url else None,
                 )
                 return finicity_customer_id
 

@@ -123,7 +123,7 @@ def test_postgres_restart_during_a_webhook_burst(
     pid = service.popen.pid
     hook = f"{service.url}/webhooks/connect"
     customers = [
-        linked_customer_factory(sandbox.url, webhook_url=hook, complete=False, seed=100 + i, name=f"Burst {i}")
+        linked_customer_factory(sandbox.url, webhook_url=hook, complete=False, seed=100 + i)
         for i in range(customers_n)
     ]
     api.delete("/_sandbox/webhooks/deliveries")

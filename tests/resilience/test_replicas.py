@@ -38,7 +38,7 @@ def test_two_replicas_split_the_work_run_each_job_once_and_authenticate_once(
     sandbox = sandbox_factory()
     api = httpx.Client(base_url=sandbox.url, timeout=60)
     customers = [
-        linked_customer_factory(sandbox.url, accounts=2, months=2, per_month=5, seed=300 + i, name=f"Replica {i}")
+        linked_customer_factory(sandbox.url, accounts=2, months=2, per_month=5, seed=300 + i)
         for i in range(CUSTOMERS)
     ]
     truths = {c.finicity_customer_id: sandbox_truth(api, c.finicity_customer_id) for c in customers}

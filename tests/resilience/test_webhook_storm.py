@@ -128,7 +128,7 @@ def storm_customers(database_url: str, settings_factory, make_cpa, make_client, 
 
     def make(sandbox: Proc) -> dict[str, uuid.UUID]:
         cpa = make_cpa()
-        clients = [make_client(cpa, f"Storm client {i}") for i in range(CUSTOMERS)]
+        clients = [make_client(cpa) for _ in range(CUSTOMERS)]
         settings = settings_factory(open_banking_base_url=sandbox.url, log_level="WARNING")
 
         async def create() -> dict[str, uuid.UUID]:

@@ -23,13 +23,12 @@ end
 $$;
 
 -- A platform client owned by a CPA. Returns its id.
-create or replace function tests.create_client(p_owner uuid, p_name text default 'Test client')
+-- A platform client owned by a CPA: only the host contract's columns (id, user_id).
+create or replace function tests.create_client(p_owner uuid)
 returns uuid
 language sql
 as $$
-  insert into public.clients (user_id, name, email)
-  values (p_owner, p_name, 'books+' || left(md5(random()::text), 8) || '@client.test')
-  returning id
+  insert into public.clients (user_id) values (p_owner) returning id
 $$;
 
 -- Act as PostgREST does for a signed-in user: claims, then role (until the end of the transaction).
@@ -94,7 +93,7 @@ grant execute on all functions in schema tests to anon, authenticated, service_r
 
 select plan(7);
 select has_function('tests', 'create_user', array['text'], 'helper tests.create_user(email) exists');
-select has_function('tests', 'create_client', array['uuid', 'text'], 'helper tests.create_client(owner, name) exists');
+select has_function('tests', 'create_client', array['uuid'], 'helper tests.create_client(owner) exists');
 select has_function('tests', 'authenticate_as', array['uuid'], 'helper tests.authenticate_as(uuid) exists');
 select has_function('tests', 'as_anon', 'helper tests.as_anon() exists');
 select has_function('tests', 'as_service_role', 'helper tests.as_service_role() exists');

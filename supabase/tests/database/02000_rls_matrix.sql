@@ -7,7 +7,7 @@ select plan(92);
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid) on commit drop;
 grant select on fx to public;
 insert into fx (a, b) values (tests.create_user('rls-a@cpa.test'), tests.create_user('rls-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'Client of A'), cb = tests.create_client(b, 'Client of B');
+update fx set ca = tests.create_client(a), cb = tests.create_client(b);
 
 -- One row per client in every table, written as the service would (postgres bypasses RLS).
 insert into public.open_banking_customers (platform_client_id, finicity_customer_id, finicity_username, customer_type, link_status)

@@ -1,15 +1,15 @@
 -- open_banking_client_status: one row per client the caller may see, with the badge the app shows.
 begin;
-select plan(12);
+select plan(15);
 
 create temp table fx (a uuid, b uuid, c_none uuid, c_email uuid, c_failed_email uuid, c_pending uuid,
                       c_linked uuid, c_error uuid, c_reauth uuid, c_other uuid) on commit drop;
 grant select on fx to public;
 insert into fx (a, b) values (tests.create_user('view-a@cpa.test'), tests.create_user('view-b@cpa.test'));
-update fx set c_none = tests.create_client(a, 'Nothing yet'), c_email = tests.create_client(a, 'Email queued'),
-              c_failed_email = tests.create_client(a, 'Email failed'), c_pending = tests.create_client(a, 'Customer pending'),
-              c_linked = tests.create_client(a, 'Linked'), c_error = tests.create_client(a, 'Error'),
-              c_reauth = tests.create_client(a, 'Needs reauth'), c_other = tests.create_client(b, 'B''s client');
+update fx set c_none = tests.create_client(a), c_email = tests.create_client(a),
+              c_failed_email = tests.create_client(a), c_pending = tests.create_client(a),
+              c_linked = tests.create_client(a), c_error = tests.create_client(a),
+              c_reauth = tests.create_client(a), c_other = tests.create_client(b);
 
 insert into public.open_banking_link_requests (platform_client_id, email_to, requested_by, status)
 select c_email, 'e@client.test', a, 'queued' from fx union all
@@ -54,6 +54,21 @@ select tests.as_service_role();
 select is((select count(*) from public.open_banking_client_status
             where platform_client_id in (select unnest(array[c_none, c_email, c_failed_email, c_pending, c_linked, c_error, c_reauth, c_other]) from fx)),
           8::bigint, 'service_role sees every client of both CPAs in the view');
+
+-- ob_status_report (operators) reads its badge from the view: one definition of the badge.
+select set_eq($$select (r ->> 'platform_client_id')::uuid, r ->> 'badge' from jsonb_array_elements(public.ob_status_report()) r
+                 where (r ->> 'platform_client_id')::uuid in (select unnest(array[c_none, c_email, c_failed_email, c_pending, c_linked,
+                                                                                    c_error, c_reauth, c_other]) from fx)$$,
+              $$select platform_client_id, badge from public.open_banking_client_status
+                 where platform_client_id in (select unnest(array[c_email, c_failed_email, c_pending, c_linked, c_error, c_reauth,
+                                                                   c_other]) from fx)$$,
+              'ob_status_report lists every client with a customer or a link request (not c_none), with the view''s badge');
+select results_eq($$select r ->> 'badge', (r ->> 'logins')::int, (r ->> 'consent_expires_at')::timestamptz = now() + interval '30 days'
+                      from jsonb_array_elements(public.ob_status_report((select c_linked from fx))) r$$,
+                  $$values ('linked'::text, 3, true)$$,
+                  'ob_status_report for one client: its badge, logins and next consent expiry');
+select is((select r ->> 'badge' from jsonb_array_elements(public.ob_status_report((select c_none from fx))) r), 'not_linked',
+          'ob_status_report for a client asked by id lists it even with nothing yet');
 select tests.clear_auth();
 
 select * from finish();

@@ -6,7 +6,7 @@ select plan(32);
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid, link_request_id uuid, sync_id uuid, defended_id uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a, b) values (tests.create_user('req-a@cpa.test'), tests.create_user('req-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'Client of A'), cb = tests.create_client(b, 'Client of B');
+update fx set ca = tests.create_client(a), cb = tests.create_client(b);
 
 -- link requests --------------------------------------------------------------------------------
 select tests.authenticate_as((select a from fx));

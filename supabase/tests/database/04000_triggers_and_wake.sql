@@ -8,7 +8,7 @@ select plan(17);
 create temp table fx (a uuid, ca uuid, link_request_id uuid, sync_id uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a) values (tests.create_user('trg-a@cpa.test'));
-update fx set ca = tests.create_client(a, 'Client of A');
+update fx set ca = tests.create_client(a);
 
 -- pg_net stand-in: net.http_post(url, body, params, headers, timeout_milliseconds) records its calls.
 create schema if not exists net;

@@ -1,6 +1,6 @@
 -- pg_cron schedules, and each job's body run directly (no waiting for the scheduler).
 begin;
-select plan(21);
+select plan(20);
 
 select results_eq($$select jobname::text collate "default", schedule::text collate "default", command::text collate "default", active from cron.job
                      where jobname like 'ob-%' order by jobname$$,
@@ -59,7 +59,6 @@ select is((select count(*) from private.ob_jobs where kind = 'check_consent'), 2
 -- retention purge ------------------------------------------------------------------------------
 update private.ob_settings set value = '30' where key = 'webhook_retention_days';
 delete from private.ob_webhook_events;
-delete from private.ob_api_calls;
 delete from private.ob_jobs;
 insert into private.ob_webhook_events (source, message_id, payload, verified, received_at, processed_at) values
   ('connect', 'old-processed', '{}', true, now() - interval '40 days', now() - interval '40 days'),
@@ -71,17 +70,14 @@ insert into private.ob_jobs (kind, status, finished_at, dedupe_key) values
   ('sync_customer', 'dead', now() - interval '40 days', 'old-dead'),
   ('sync_customer', 'succeeded', now() - interval '10 days', 'recent-succeeded'),
   ('sync_customer', 'queued', null, 'queued');
-insert into private.ob_api_calls (called_at, method, path_template) values
-  (now() - interval '40 days', 'GET', '/old'), (now() - interval '10 days', 'GET', '/recent');
-select is(private.ob_purge_old_records(), '{"jobs": 1, "api_calls": 1, "webhook_events": 1}'::jsonb,
-          'the purge reports one old processed event, one old succeeded job and one old API call');
+select is(private.ob_purge_old_records(), '{"jobs": 1, "webhook_events": 1}'::jsonb,
+          'the purge reports one old processed event and one old succeeded job');
 select set_eq($$select message_id from private.ob_webhook_events$$,
               array['old-unprocessed', 'recent-processed', 'edge-processed'],
               'processed events older than webhook_retention_days are gone; unprocessed and recent ones are kept');
 select set_eq($$select dedupe_key from private.ob_jobs$$, array['old-dead', 'recent-succeeded', 'queued'],
               'old succeeded jobs are purged; dead, recent and queued jobs are kept');
-select set_eq($$select path_template from private.ob_api_calls$$, array['/recent'], 'old API-call log rows are purged');
-select is(private.ob_purge_old_records(), '{"jobs": 0, "api_calls": 0, "webhook_events": 0}'::jsonb, 'a second purge finds nothing');
+select is(private.ob_purge_old_records(), '{"jobs": 0, "webhook_events": 0}'::jsonb, 'a second purge finds nothing');
 update private.ob_settings set value = '5' where key = 'webhook_retention_days';
 select is(private.ob_purge_old_records() -> 'webhook_events', '2'::jsonb,
           'the retention age is read from private.ob_settings (5 days: the two remaining processed events go)');

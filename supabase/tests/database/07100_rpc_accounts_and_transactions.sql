@@ -87,19 +87,23 @@ select public.ob_transactions_upsert('acct-1',
     {"id":986,"amount":"6","status":"posted","posted_at":"2025-12-01T00:00:00Z"}]', '2026-01-10 10:00Z');
 select public.ob_transactions_upsert('acct-1', '[{"id":987,"amount":"7","status":"posted","posted_at":"2026-01-03T00:00:00Z"}]',
                                      '2026-01-10 13:00Z');
--- a run that started 12:00 read [Jan 1, Jan 11] and saw 981 and 982 only
-select is(public.ob_transactions_reconcile('acct-1', '2026-01-01 00:00Z', '2026-01-11 00:00Z', '2026-01-10 12:00Z', array[981, 982]::bigint[]),
+-- a run that started 12:00 read [Jan 1, Jan 11] and saw 981 and 982 only: its pages stamp them
+-- with its fetch time (12:30)
+select public.ob_transactions_upsert('acct-1',
+  (select jsonb_agg(jsonb_build_object('id', t.id, 'amount', t.amount::text, 'status', t.status, 'posted_at', t.posted_at,
+                                       'transaction_at', t.transaction_at, 'description', t.description))
+     from public.open_banking_transactions t where t.id in (981, 982)), '2026-01-10 12:30Z');
+select is(public.ob_transactions_reconcile('acct-1', '2026-01-01 00:00Z', '2026-01-11 00:00Z', '2026-01-10 12:00Z'),
           '{"removed": 1}'::jsonb, 'reconcile removes the row in range that the run did not see');
 select is(array(select id from public.open_banking_transactions where account_id = 'acct-1' order by id), array[981, 982, 986, 987]::bigint[],
           'seen rows, rows outside the range (986) and rows written after the run started (987) stay');
 
--- The service calls reconcile without p_seen_ids (service/sync/customer.py): then a row the run
--- saw but found unchanged must not be removed either.
+-- A row the run saw but found unchanged must not be removed either (its fetch time moved on).
 select public.ob_transactions_upsert('acct-1',
   '[{"id":981,"amount":"-1234.5678","status":"posted","posted_at":"2026-01-05T00:00:00Z","transaction_at":"2026-01-04T00:00:00Z","description":"RENT"}]',
   '2026-01-11 12:00Z');
 select is(public.ob_transactions_reconcile('acct-1', '2026-01-01 00:00Z', '2026-01-12 00:00Z', '2026-01-11 11:59Z') -> 'removed', '2'::jsonb,
-          'reconcile without p_seen_ids removes only the unseen rows (982, 987), not 981 which the run saw unchanged');
+          'reconcile removes only the unseen rows (982, 987), not 981 which the run saw unchanged');
 select is(array(select id from public.open_banking_transactions where account_id = 'acct-1' order by id), array[981, 986]::bigint[],
           'after a run that saw only 981 (unchanged), 981 is still there (and 986, outside the range)');
 select tests.clear_auth();

@@ -61,8 +61,8 @@ def body_of(request: httpx.Request) -> Any:
 async def test_every_call_sends_app_key_app_token_and_json_headers(
     client: FinicityClient, httpx_mock: HTTPXMock
 ) -> None:
-    httpx_mock.add_response(json={"id": "1", "username": "user_1", "type": "testing", "createdDate": "1"})
-    await client.get_customer("1")
+    httpx_mock.add_response(json={"accounts": []})
+    await client.list_accounts("1")
     headers = only_request(httpx_mock).headers
     assert headers["Finicity-App-Key"] == APP_KEY
     assert headers["Finicity-App-Token"] == "tok-1"
@@ -132,14 +132,14 @@ async def test_find_customer_by_username_returns_none_when_unknown(
     assert await client.find_customer_by_username("nobody_1") is None
 
 
-async def test_get_unknown_customer_raises_not_found_with_numeric_code(
+async def test_an_unknown_customer_raises_not_found_with_numeric_code(
     client: FinicityClient, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(status_code=404, json={"code": 14001, "message": "Customer not found."})
     with pytest.raises(NotFound) as caught:
-        await client.get_customer("999")
+        await client.list_accounts("999")
     assert caught.value.code == "14001"
-    assert only_request(httpx_mock).url.path == "/aggregation/v1/customers/999"
+    assert only_request(httpx_mock).url.path == "/aggregation/v1/customers/999/accounts"
 
 
 async def test_delete_customer_returns_true_on_204(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
@@ -156,32 +156,12 @@ async def test_delete_customer_already_gone_returns_false(
     assert await client.delete_customer("1005061234") is False
 
 
-async def test_generate_connect_link_sends_connect_parameters(
-    client: FinicityClient, httpx_mock: HTTPXMock
-) -> None:
-    httpx_mock.add_response(json={"link": "https://connect2.finicity.com?customerId=1"})
-    link = await client.generate_connect_link(
-        "1", "https://app/done", "https://svc/webhooks/connect", {"r": "9"}
-    )
-    request = only_request(httpx_mock)
-    assert (request.method, request.url.path) == ("POST", "/connect/v2/generate")
-    assert body_of(request) == {
-        "partnerId": PARTNER_ID,
-        "customerId": "1",
-        "redirectUri": "https://app/done",
-        "webhook": "https://svc/webhooks/connect",
-        "webhookContentType": "application/json",
-        "webhookData": {"r": "9"},
-    }
-    assert link.link.startswith("https://connect2.finicity.com")
-
-
 async def test_send_connect_email_sends_email_options(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         json={"link": "https://connect2.finicity.com?x=1", "emailConfig": {"to": "b@x.com"}}
     )
     sent = await client.send_connect_email(
-        "1", "b@x.com", "Bob", "https://app/done", "https://svc/webhooks/connect", consumer_id="c0ffee"
+        "1", "b@x.com", "Bob", "https://app/done", "https://svc/webhooks/connect", {"r": "9"}, consumer_id="c0ffee"
     )
     request = only_request(httpx_mock)
     assert (request.method, request.url.path) == ("POST", "/connect/v2/send/email")
@@ -192,6 +172,7 @@ async def test_send_connect_email_sends_email_options(client: FinicityClient, ht
         "redirectUri": "https://app/done",
         "webhook": "https://svc/webhooks/connect",
         "webhookContentType": "application/json",
+        "webhookData": {"r": "9"},
         "email": {"to": "b@x.com", "firstName": "Bob"},
     }
     assert sent.email_config == {"to": "b@x.com"}
@@ -218,23 +199,6 @@ async def test_list_accounts_parses_accounts_with_masked_numbers(
     assert accounts[0].balance == Decimal("401.26")
 
 
-async def test_get_account_uses_v2_path(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(json=ACCOUNT)
-    account = await client.get_account("1005061234", "5011648377")
-    assert only_request(httpx_mock).url.path == "/aggregation/v2/customers/1005061234/accounts/5011648377"
-    assert account.institution_login_id == 1007302745
-
-
-async def test_refresh_accounts_posts_v1_with_long_read_timeout(
-    client: FinicityClient, httpx_mock: HTTPXMock
-) -> None:
-    httpx_mock.add_response(json={"accounts": [ACCOUNT]})
-    await client.refresh_accounts("1005061234")
-    request = only_request(httpx_mock)
-    assert (request.method, request.url.path) == ("POST", "/aggregation/v1/customers/1005061234/accounts")
-    assert request.extensions["timeout"]["read"] == 180.0
-
-
 async def test_account_transactions_use_v4_path_and_paging_query(
     client: FinicityClient, httpx_mock: HTTPXMock
 ) -> None:
@@ -258,24 +222,6 @@ async def test_account_transactions_use_v4_path_and_paging_query(
     }
     assert page.transactions[0].amount == Decimal("-1234.56")
     assert page.transactions[0].id == 21284820852
-
-
-async def test_customer_transactions_use_v3_path(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(
-        json={
-            "found": 0,
-            "displaying": 0,
-            "moreAvailable": "false",
-            "fromDate": "1",
-            "toDate": "2",
-            "sort": "asc",
-            "transactions": [],
-        }
-    )
-    await client.get_customer_transactions("1005061234", 1, 2, include_pending=False)
-    request = only_request(httpx_mock)
-    assert request.url.path == "/aggregation/v3/customers/1005061234/transactions"
-    assert request.url.params["includePending"] == "false"
 
 
 async def test_authorization_details_path_has_no_version_prefix(
@@ -380,9 +326,9 @@ async def test_on_call_hook_gets_path_template_without_ids(
     client = make_client(on_call=lambda *args: calls.append(args))
     httpx_mock.add_response(status_code=404, json={"code": 14001, "message": "Customer not found."})
     with pytest.raises(NotFound):
-        await client.get_customer("1005061234")
+        await client.list_accounts("1005061234")
     method, template, status, duration, code = calls[0]
-    assert (method, template, status, code) == ("GET", "/aggregation/v1/customers/{customerId}", 404, "14001")
+    assert (method, template, status, code) == ("GET", "/aggregation/v1/customers/{customerId}/accounts", 404, "14001")
     assert duration >= 0
 
 
