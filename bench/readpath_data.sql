@@ -13,8 +13,8 @@ insert into auth.users (id, aud, role, email)
 select md5('cpa' || g)::uuid, 'authenticated', 'authenticated', 'cpa' || g || '@bench.test'
   from generate_series(1, 200) g;
 
-insert into public.clients (id, user_id, name)
-select md5('client' || g)::uuid, md5('cpa' || ((g - 1) / 10 + 1))::uuid, 'Client ' || g
+insert into public.clients (id, user_id)
+select md5('client' || g)::uuid, md5('cpa' || ((g - 1) / 10 + 1))::uuid
   from generate_series(1, 2000) g;
 
 insert into public.open_banking_customers

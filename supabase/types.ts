@@ -16,24 +16,15 @@ export type Database = {
     Tables: {
       clients: {
         Row: {
-          created_at: string
-          email: string | null
           id: string
-          name: string
           user_id: string
         }
         Insert: {
-          created_at?: string
-          email?: string | null
           id?: string
-          name: string
           user_id: string
         }
         Update: {
-          created_at?: string
-          email?: string | null
           id?: string
-          name?: string
           user_id?: string
         }
         Relationships: []
@@ -544,7 +535,6 @@ export type Database = {
         }
         Returns: Json
       }
-      ob_api_calls_log: { Args: { p_calls: Json }; Returns: Json }
       ob_can_access_client: {
         Args: { p_platform_client_id: string }
         Returns: boolean
@@ -607,7 +597,7 @@ export type Database = {
         Returns: Json
       }
       ob_job_claim: {
-        Args: { p_lease_seconds?: number; p_limit?: number; p_worker: string }
+        Args: { p_lease_seconds: number; p_limit: number; p_worker: string }
         Returns: Json
       }
       ob_job_complete: {
@@ -634,7 +624,7 @@ export type Database = {
         Returns: Json
       }
       ob_job_heartbeat: {
-        Args: { p_job_id: number; p_lease_seconds?: number; p_worker: string }
+        Args: { p_job_id: number; p_lease_seconds: number; p_worker: string }
         Returns: Json
       }
       ob_job_overview: { Args: { p_limit?: number }; Returns: Json }
@@ -709,7 +699,6 @@ export type Database = {
           p_account_id: string
           p_from: string
           p_run_started_at: string
-          p_seen_ids?: number[]
           p_to: string
         }
         Returns: Json
@@ -723,18 +712,6 @@ export type Database = {
         Returns: Json
       }
       ob_webhook_event_get: { Args: { p_event_id: number }; Returns: Json }
-      ob_webhook_event_ingest: {
-        Args: {
-          p_event_type: string
-          p_finicity_customer_id: string
-          p_headers: Json
-          p_message_id: string
-          p_payload: Json
-          p_source: string
-          p_verified?: boolean
-        }
-        Returns: Json
-      }
       ob_webhook_event_processed: {
         Args: { p_error?: string; p_event_id: number }
         Returns: Json
