@@ -29,9 +29,16 @@ create table private.ob_settings (
   updated_at timestamptz not null default now()
 );
 comment on table private.ob_settings is
-  'Per-deployment knobs: wake_url and wake_secret (pg_net doorbell), webhook_retention_days, consent_warning_days, job_max_attempts.';
+  'Per-deployment knobs: wake_url and wake_secret (pg_net doorbell), consent_warning_days, job_max_attempts, and the *_retention_days of each purge (README: Data retention).';
+-- Retention, in days (the purges are pg_cron jobs in ..1000_schedules.sql; README "Data retention").
 insert into private.ob_settings (key, value) values
-  ('webhook_retention_days', '90'),
+  ('webhook_payload_retention_days', '30'),   -- a processed event's payload is emptied after this
+  ('webhook_retention_days', '90'),           -- the event row (the dedupe window) is deleted after this
+  ('job_retention_days', '14'),               -- succeeded jobs
+  ('dead_job_retention_days', '30'),          -- dead jobs, with their payloads
+  ('request_retention_days', '90'),           -- finished link and refresh requests
+  ('cron_history_retention_days', '14'),      -- pg_cron's own run log
+  ('deletion_audit_retention_days', '2555'),  -- the audit line of a client deletion (7 years)
   ('consent_warning_days', '14'),
   ('job_max_attempts', '8');
 revoke all on private.ob_settings from public, anon, authenticated;

@@ -204,6 +204,9 @@ create table public.open_banking_institution_logins (
   needs_reauth             boolean not null default false,
   consent_checked_at       timestamptz,
   last_error_message       text,
+  -- Event time of the newest OBWMS event applied to this login: an older one (a replay, a late
+  -- delivery) is recorded in the inbox but changes nothing here.
+  last_event_at            timestamptz,
   created_at               timestamptz not null default now(),
   updated_at               timestamptz not null default now()
 );
@@ -278,7 +281,12 @@ $$;
 revoke all on function public.ob_institution_login_set_consent(bigint, timestamptz, timestamptz, integer) from public, anon, authenticated;
 grant execute on function public.ob_institution_login_set_consent(bigint, timestamptz, timestamptz, integer) to service_role;
 
-create function public.ob_institution_login_flag_reauth(p_login_id bigint, p_needs_reauth boolean, p_message text default null)
+-- An OBWMS consent event for a login. Replay rule: applied only when its event time is not older
+-- than the newest event already applied to the login, nor than the current consent's start (a
+-- reminder about a consent since renewed is stale). Returns the row with `applied`, or null for an
+-- unknown login. p_event_at null (operators) always applies.
+create function public.ob_institution_login_flag_reauth(
+  p_login_id bigint, p_needs_reauth boolean, p_message text default null, p_event_at timestamptz default null)
 returns jsonb
 language plpgsql
 security definer
@@ -288,11 +296,19 @@ declare
   v_row public.open_banking_institution_logins%rowtype;
 begin
   update public.open_banking_institution_logins l
-     set needs_reauth = p_needs_reauth, last_error_message = coalesce(p_message, l.last_error_message)
+     set needs_reauth = p_needs_reauth, last_error_message = coalesce(p_message, l.last_error_message),
+         last_event_at = greatest(l.last_event_at, p_event_at)
    where l.id = p_login_id
+     and (p_event_at is null
+          or (p_event_at >= coalesce(l.last_event_at, '-infinity')
+              and p_event_at >= coalesce(l.authorization_start_at, '-infinity')))
   returning * into v_row;
-  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+  if v_row.id is not null then
+    return pg_catalog.to_jsonb(v_row) || '{"applied": true}'::jsonb;
+  end if;
+  select * into v_row from public.open_banking_institution_logins l where l.id = p_login_id;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) || '{"applied": false}'::jsonb end;
 end
 $$;
-revoke all on function public.ob_institution_login_flag_reauth(bigint, boolean, text) from public, anon, authenticated;
-grant execute on function public.ob_institution_login_flag_reauth(bigint, boolean, text) to service_role;
+revoke all on function public.ob_institution_login_flag_reauth(bigint, boolean, text, timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_institution_login_flag_reauth(bigint, boolean, text, timestamptz) to service_role;

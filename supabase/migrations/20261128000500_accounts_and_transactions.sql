@@ -103,7 +103,12 @@ $$;
 revoke all on function public.ob_accounts_upsert(text, jsonb, timestamptz) from public, anon, authenticated;
 grant execute on function public.ob_accounts_upsert(text, jsonb, timestamptz) to service_role;
 
-create function public.ob_accounts_delete(p_finicity_customer_id text, p_account_ids text[])
+-- The customer's named accounts (transactions and snapshots cascade). Replay rule: with p_event_at
+-- (a Connect `accountsDeleted`), an account seen by a fetch newer than the event is kept: the event
+-- is older than what we know (a replay, a late delivery). Without it (a sync that no longer lists
+-- the account), the accounts go.
+create function public.ob_accounts_delete(p_finicity_customer_id text, p_account_ids text[],
+                                          p_event_at timestamptz default null)
 returns jsonb
 language plpgsql
 security definer
@@ -112,14 +117,19 @@ as $$
 declare
   v_customer public.open_banking_customers := private.ob_customer_row(p_finicity_customer_id);
   v_deleted integer;
+  v_kept integer;
 begin
-  delete from public.open_banking_accounts a where a.customer_id = v_customer.id and a.id = any (p_account_ids);
+  delete from public.open_banking_accounts a
+   where a.customer_id = v_customer.id and a.id = any (p_account_ids)
+     and (p_event_at is null or a.source_fetched_at < p_event_at);
   get diagnostics v_deleted = row_count;
-  return pg_catalog.jsonb_build_object('deleted', v_deleted);
+  select count(*) into v_kept from public.open_banking_accounts a
+   where a.customer_id = v_customer.id and a.id = any (p_account_ids);
+  return pg_catalog.jsonb_build_object('deleted', v_deleted, 'kept_newer', v_kept);
 end
 $$;
-revoke all on function public.ob_accounts_delete(text, text[]) from public, anon, authenticated;
-grant execute on function public.ob_accounts_delete(text, text[]) to service_role;
+revoke all on function public.ob_accounts_delete(text, text[], timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_accounts_delete(text, text[], timestamptz) to service_role;
 
 -- =================================================================================================
 -- public.open_banking_transactions

@@ -1,5 +1,6 @@
 -- The webhook inbox: every verified Connect / OBWMS event, stored once, then processed by a
--- `process_webhook_event` job. Retention (processed events only) is in ..1000_schedules.sql.
+-- `process_webhook_event` job. Retention (payloads cleared, rows kept for the dedupe window) is in
+-- ..1000_schedules.sql. What of a body is stored at all: service/webhooks/minimal.py.
 
 -- =================================================================================================
 -- private.ob_webhook_events
@@ -9,6 +10,9 @@ create table private.ob_webhook_events (
   id                    bigint generated always as identity primary key,
   source                text not null check (source in ('connect', 'obwms')),
   message_id            text not null,   -- Connect eventId / OBWMS X-Mastercard-Webhook-Message-Id
+  -- The body's own event id (signed, unlike the OBWMS message-id header): a captured delivery
+  -- replayed under new message ids is still a duplicate.
+  event_key             text,
   event_type            text,
   finicity_customer_id  text,
   headers               jsonb not null default '{}',
@@ -17,6 +21,7 @@ create table private.ob_webhook_events (
   received_at           timestamptz not null default now(),
   processed_at          timestamptz,
   process_error         text,
+  payload_cleared_at    timestamptz,     -- retention emptied payload (the row stays for dedupe)
   unique (source, message_id)
 );
 revoke all on private.ob_webhook_events from public, anon, authenticated;
@@ -24,6 +29,11 @@ grant select on private.ob_webhook_events to service_role;
 
 create index ob_webhook_events_received_idx on private.ob_webhook_events (received_at);
 create index ob_webhook_events_customer_idx on private.ob_webhook_events (finicity_customer_id, received_at);
+create unique index ob_webhook_events_event_key_idx on private.ob_webhook_events (source, event_key)
+  where event_key is not null;
+-- Retention finds processed payloads not yet cleared by age.
+create index ob_webhook_events_uncleared_idx on private.ob_webhook_events (received_at)
+  where payload_cleared_at is null and processed_at is not null;
 
 -- Intake -------------------------------------------------------------------------------------------
 
@@ -32,6 +42,8 @@ create index ob_webhook_events_customer_idx on private.ob_webhook_events (finici
 -- set-based statements); a single event is a batch of one. Each event gets its own result in input
 -- order; an event repeated inside the batch or stored before is reported as a duplicate (a no-op);
 -- an unverified one is refused (22023) without failing the others; one wake-up per batch.
+-- Duplicates are judged on the message id AND on the body's signed event id (`p_event_key`): an
+-- OBWMS delivery replayed under a new X-Mastercard-Webhook-Message-Id is still a duplicate.
 create function public.ob_webhook_events_ingest(p_events jsonb)
 returns jsonb
 language plpgsql
@@ -44,18 +56,23 @@ declare
 begin
   with input as (
     select t.ord, t.e ->> 'p_source' as source, t.e ->> 'p_message_id' as message_id,
-           t.e ->> 'p_event_type' as event_type, t.e ->> 'p_finicity_customer_id' as finicity_customer_id,
+           t.e ->> 'p_event_key' as event_key, t.e ->> 'p_event_type' as event_type,
+           t.e ->> 'p_finicity_customer_id' as finicity_customer_id,
            coalesce(t.e -> 'p_headers', '{}'::jsonb) as headers, t.e -> 'p_payload' as payload,
            coalesce((t.e ->> 'p_verified')::boolean, false) as verified
       from pg_catalog.jsonb_array_elements(p_events) with ordinality as t(e, ord)
   ), first_seen as (
     select distinct on (i.source, i.message_id) i.* from input i order by i.source, i.message_id, i.ord
   ), inserted as (
-    insert into private.ob_webhook_events (source, message_id, event_type, finicity_customer_id, headers, payload, verified)
-    select f.source, f.message_id, f.event_type, f.finicity_customer_id, f.headers, f.payload, f.verified
+    -- `on conflict do nothing` with no target: a message id or a body event id seen before (or earlier
+    -- in this batch) is skipped alike.
+    insert into private.ob_webhook_events (source, message_id, event_key, event_type, finicity_customer_id, headers,
+                                           payload, verified)
+    select f.source, f.message_id, f.event_key, f.event_type, f.finicity_customer_id, f.headers, f.payload, f.verified
       from first_seen f where f.verified
-    on conflict (source, message_id) do nothing
-    returning id, source, message_id
+     order by f.ord
+    on conflict do nothing
+    returning id, source, message_id, event_key
   ), jobs as (
     -- through the one enqueue function, like every other job
     select private.ob_enqueue('process_webhook_event', pg_catalog.jsonb_build_object('event_id', n.id),
@@ -69,14 +86,17 @@ begin
              when n.id is not null and f.ord = i.ord then
                pg_catalog.jsonb_build_object('stored', true, 'event_id', n.id)
              else pg_catalog.jsonb_build_object('stored', false, 'event_id',
-               coalesce(n.id, (select e.id from private.ob_webhook_events e
-                                where e.source = i.source and e.message_id = i.message_id)))
+               coalesce(n.id, k.id, (select e.id from private.ob_webhook_events e
+                                      where e.source = i.source and e.message_id = i.message_id),
+                                    (select e.id from private.ob_webhook_events e
+                                      where e.source = i.source and e.event_key = i.event_key)))
            end order by i.ord),
          (select count(*) from jobs)
     into v_out, v_stored
     from input i
     join first_seen f on f.source = i.source and f.message_id = i.message_id
-    left join inserted n on n.source = i.source and n.message_id = i.message_id;
+    left join inserted n on n.source = i.source and n.message_id = i.message_id
+    left join inserted k on k.source = i.source and k.event_key = i.event_key;
 
   if v_stored > 0 then
     perform private.ob_wake('webhook');
@@ -130,6 +150,10 @@ declare
 begin
   if not exists (select 1 from private.ob_webhook_events e where e.id = p_event_id) then
     raise exception 'no stored webhook event %', p_event_id using errcode = 'P0002';
+  end if;
+  if exists (select 1 from private.ob_webhook_events e where e.id = p_event_id and e.payload_cleared_at is not null) then
+    raise exception 'webhook event %: its payload was cleared by retention; nothing to replay', p_event_id
+      using errcode = '55000';
   end if;
   v_job := private.ob_enqueue('process_webhook_event', pg_catalog.jsonb_build_object('event_id', p_event_id),
                               'webhook_event:' || p_event_id);

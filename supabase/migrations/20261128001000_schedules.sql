@@ -64,30 +64,154 @@ $$;
 revoke all on function private.ob_schedule_consent_check() from public, anon, authenticated;
 
 -- =================================================================================================
--- Retention (private.ob_webhook_events, private.ob_jobs)
+-- Retention: one purge function and one pg_cron job per kind of data, each reading its
+-- *_retention_days from private.ob_settings (defaults in ..0100_foundation.sql). README "Data retention".
 -- =================================================================================================
 
--- Processed webhook events older than webhook_retention_days, and finished jobs older than the
--- same age. Unprocessed events are kept whatever their age.
-create function private.ob_purge_old_records()
-returns jsonb
+create function private.ob_retention_cutoff(p_key text, p_default integer)
+returns timestamptz
+language sql stable
+set search_path = ''
+as $$
+  select now() - make_interval(days => private.ob_setting(p_key, p_default::text)::integer)
+$$;
+revoke all on function private.ob_retention_cutoff(text, integer) from public, anon, authenticated;
+
+-- A webhook event no job will process any more: processed, or its job is dead or gone.
+create function private.ob_webhook_event_settled(p_event private.ob_webhook_events)
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select p_event.processed_at is not null or not exists (
+    select 1 from private.ob_jobs j
+     where j.kind = 'process_webhook_event' and j.status in ('queued', 'running')
+       and j.payload ->> 'event_id' = p_event.id::text)
+$$;
+revoke all on function private.ob_webhook_event_settled(private.ob_webhook_events) from public, anon, authenticated;
+
+-- Payloads of settled events older than webhook_payload_retention_days are emptied; the row (type,
+-- outcome, message and body event ids) stays for the dedupe window.
+create function private.ob_purge_webhook_payloads()
+returns integer
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_cutoff timestamptz := now() - make_interval(days => private.ob_setting('webhook_retention_days', '90')::integer);
-  v_events integer;
-  v_jobs integer;
+  v_n integer;
 begin
-  delete from private.ob_webhook_events e where e.received_at < v_cutoff and e.processed_at is not null;
-  get diagnostics v_events = row_count;
-  delete from private.ob_jobs j where j.status = 'succeeded' and j.finished_at < v_cutoff;
-  get diagnostics v_jobs = row_count;
-  return pg_catalog.jsonb_build_object('webhook_events', v_events, 'jobs', v_jobs);
+  update private.ob_webhook_events e
+     set payload = '{}'::jsonb, payload_cleared_at = now()
+   where e.payload_cleared_at is null
+     and e.received_at < private.ob_retention_cutoff('webhook_payload_retention_days', 30)
+     and private.ob_webhook_event_settled(e);
+  get diagnostics v_n = row_count;
+  return v_n;
 end
 $$;
-revoke all on function private.ob_purge_old_records() from public, anon, authenticated;
+revoke all on function private.ob_purge_webhook_payloads() from public, anon, authenticated;
+
+-- Settled event rows older than webhook_retention_days (the dedupe window) are deleted.
+create function private.ob_purge_webhook_events()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_n integer;
+begin
+  delete from private.ob_webhook_events e
+   where e.received_at < private.ob_retention_cutoff('webhook_retention_days', 90)
+     and private.ob_webhook_event_settled(e);
+  get diagnostics v_n = row_count;
+  return v_n;
+end
+$$;
+revoke all on function private.ob_purge_webhook_events() from public, anon, authenticated;
+
+-- Succeeded jobs after job_retention_days; dead jobs, payloads and all, after dead_job_retention_days.
+-- A delete_customer job that still carries a Mastercard id is never purged: it is the only record
+-- of a customer Mastercard has not confirmed deleted (it retries for years rather than dying).
+create function private.ob_purge_jobs()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_n integer;
+begin
+  delete from private.ob_jobs j
+   where (j.status = 'succeeded' and j.finished_at < private.ob_retention_cutoff('job_retention_days', 14))
+      or (j.status = 'dead' and j.finished_at < private.ob_retention_cutoff('dead_job_retention_days', 30)
+          and not (j.kind = 'delete_customer' and j.payload ? 'finicity_customer_id'));
+  get diagnostics v_n = row_count;
+  return v_n;
+end
+$$;
+revoke all on function private.ob_purge_jobs() from public, anon, authenticated;
+
+-- Finished link requests (they hold an email address, a name and a link long expired) and refresh
+-- requests, after request_retention_days. Waiting ones are kept.
+create function private.ob_purge_requests()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_cutoff timestamptz := private.ob_retention_cutoff('request_retention_days', 90);
+  v_links integer;
+  v_syncs integer;
+begin
+  delete from public.open_banking_link_requests r
+   where r.status in ('sent', 'ready', 'failed') and r.updated_at < v_cutoff;
+  get diagnostics v_links = row_count;
+  delete from public.open_banking_sync_requests r
+   where r.status in ('succeeded', 'failed') and r.updated_at < v_cutoff;
+  get diagnostics v_syncs = row_count;
+  return v_links + v_syncs;
+end
+$$;
+revoke all on function private.ob_purge_requests() from public, anon, authenticated;
+
+-- pg_cron's own run log grows by a row per run (the sweeper alone: 1,440 a day).
+create function private.ob_purge_cron_history()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_n integer;
+begin
+  delete from cron.job_run_details d
+   where d.end_time < private.ob_retention_cutoff('cron_history_retention_days', 14);
+  get diagnostics v_n = row_count;
+  return v_n;
+end
+$$;
+revoke all on function private.ob_purge_cron_history() from public, anon, authenticated;
+
+create function private.ob_purge_deletion_audit()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_n integer;
+begin
+  delete from private.ob_deletions d
+   where d.requested_at < private.ob_retention_cutoff('deletion_audit_retention_days', 2555)
+     and d.mastercard <> 'pending';
+  get diagnostics v_n = row_count;
+  return v_n;
+end
+$$;
+revoke all on function private.ob_purge_deletion_audit() from public, anon, authenticated;
 
 -- =================================================================================================
 -- The schedules
@@ -97,4 +221,9 @@ revoke all on function private.ob_purge_old_records() from public, anon, authent
 select cron.schedule('ob-daily-sync',        '15 6 * * *', 'select private.ob_schedule_daily_sync()');
 select cron.schedule('ob-consent-check',     '45 6 * * *', 'select private.ob_schedule_consent_check()');
 select cron.schedule('ob-job-sweeper',       '* * * * *',  'select private.ob_job_sweep()');
-select cron.schedule('ob-retention-purge',   '30 3 * * *', 'select private.ob_purge_old_records()');
+select cron.schedule('ob-purge-webhook-payloads', '0 3 * * *',  'select private.ob_purge_webhook_payloads()');
+select cron.schedule('ob-purge-webhook-events',   '5 3 * * *',  'select private.ob_purge_webhook_events()');
+select cron.schedule('ob-purge-jobs',             '10 3 * * *', 'select private.ob_purge_jobs()');
+select cron.schedule('ob-purge-requests',         '20 3 * * *', 'select private.ob_purge_requests()');
+select cron.schedule('ob-purge-cron-history',     '25 3 * * *', 'select private.ob_purge_cron_history()');
+select cron.schedule('ob-purge-deletion-audit',   '30 3 * * *', 'select private.ob_purge_deletion_audit()');

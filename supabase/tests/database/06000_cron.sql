@@ -7,8 +7,13 @@ select results_eq($$select jobname::text collate "default", schedule::text colla
                   $$values ('ob-consent-check', '45 6 * * *', 'select private.ob_schedule_consent_check()', true),
                            ('ob-daily-sync', '15 6 * * *', 'select private.ob_schedule_daily_sync()', true),
                            ('ob-job-sweeper', '* * * * *', 'select private.ob_job_sweep()', true),
-                           ('ob-retention-purge', '30 3 * * *', 'select private.ob_purge_old_records()', true)$$,
-                  'cron.job has the four ob-* jobs with their schedules and commands, active');
+                           ('ob-purge-cron-history', '25 3 * * *', 'select private.ob_purge_cron_history()', true),
+                           ('ob-purge-deletion-audit', '30 3 * * *', 'select private.ob_purge_deletion_audit()', true),
+                           ('ob-purge-jobs', '10 3 * * *', 'select private.ob_purge_jobs()', true),
+                           ('ob-purge-requests', '20 3 * * *', 'select private.ob_purge_requests()', true),
+                           ('ob-purge-webhook-events', '5 3 * * *', 'select private.ob_purge_webhook_events()', true),
+                           ('ob-purge-webhook-payloads', '0 3 * * *', 'select private.ob_purge_webhook_payloads()', true)$$,
+                  'cron.job has the ob-* jobs (three schedules, six purges) with their schedules and commands, active');
 select is((select count(*) from cron.job where jobname like 'ob-%' and database <> current_database()), 0::bigint,
           'every ob-* cron job runs in this database');
 select lives_ok(command, format('the %s command runs as written', jobname)) from cron.job where jobname like 'ob-%' order by jobname;
@@ -56,31 +61,7 @@ select set_eq($$select payload, dedupe_key from private.ob_jobs where kind = 'ch
 select private.ob_schedule_consent_check();
 select is((select count(*) from private.ob_jobs where kind = 'check_consent'), 2::bigint, 'a second consent run is deduped');
 
--- retention purge ------------------------------------------------------------------------------
-update private.ob_settings set value = '30' where key = 'webhook_retention_days';
-delete from private.ob_webhook_events;
-delete from private.ob_jobs;
-insert into private.ob_webhook_events (source, message_id, payload, verified, received_at, processed_at) values
-  ('connect', 'old-processed', '{}', true, now() - interval '40 days', now() - interval '40 days'),
-  ('connect', 'old-unprocessed', '{}', true, now() - interval '40 days', null),
-  ('obwms', 'recent-processed', '{}', true, now() - interval '10 days', now() - interval '10 days'),
-  ('obwms', 'edge-processed', '{}', true, now() - interval '29 days 23 hours', now());
-insert into private.ob_jobs (kind, status, finished_at, dedupe_key) values
-  ('sync_customer', 'succeeded', now() - interval '40 days', 'old-succeeded'),
-  ('sync_customer', 'dead', now() - interval '40 days', 'old-dead'),
-  ('sync_customer', 'succeeded', now() - interval '10 days', 'recent-succeeded'),
-  ('sync_customer', 'queued', null, 'queued');
-select is(private.ob_purge_old_records(), '{"jobs": 1, "webhook_events": 1}'::jsonb,
-          'the purge reports one old processed event and one old succeeded job');
-select set_eq($$select message_id from private.ob_webhook_events$$,
-              array['old-unprocessed', 'recent-processed', 'edge-processed'],
-              'processed events older than webhook_retention_days are gone; unprocessed and recent ones are kept');
-select set_eq($$select dedupe_key from private.ob_jobs$$, array['old-dead', 'recent-succeeded', 'queued'],
-              'old succeeded jobs are purged; dead, recent and queued jobs are kept');
-select is(private.ob_purge_old_records(), '{"jobs": 0, "webhook_events": 0}'::jsonb, 'a second purge finds nothing');
-update private.ob_settings set value = '5' where key = 'webhook_retention_days';
-select is(private.ob_purge_old_records() -> 'webhook_events', '2'::jsonb,
-          'the retention age is read from private.ob_settings (5 days: the two remaining processed events go)');
+-- retention purges: supabase/tests/database/08100_retention.sql
 
 -- sweeper body: wakes the service when work is due (the rest is in the queue suite)
 create schema if not exists net;

@@ -45,7 +45,7 @@ select is((select platform_client_id from public.open_banking_accounts where id 
 select throws_ok($$select public.ob_accounts_upsert('acct-fin-nobody', '[]', now())$$, 'P0002', null, 'an unknown customer is refused (P0002)');
 select throws_ok($$select public.ob_accounts_upsert('acct-fin-a', '[{"id":"acct-9","number_masked":"123456789"}]', now())$$,
                  '23514', null, 'an unmasked account number is refused (check violation)');
-select is(public.ob_accounts_delete('acct-fin-a', array['acct-2', 'acct-1-of-nobody']), '{"deleted": 1}'::jsonb,
+select is(public.ob_accounts_delete('acct-fin-a', array['acct-2', 'acct-1-of-nobody']), '{"deleted": 1, "kept_newer": 0}'::jsonb,
           'ob_accounts_delete removes only the customer''s named accounts');
 
 -- transactions ---------------------------------------------------------------------------------
