@@ -218,19 +218,31 @@ async def status(platform_client_id: uuid.UUID | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("platform_client_id", callback=_uuid)
-@click.option("--yes", is_flag=True, help="Confirm: the Finicity customer and all its data are removed.")
+@click.option("--yes", is_flag=True, help="Confirm: the Mastercard customer and every row held for the client go.")
 @run_async
 async def delete(platform_client_id: uuid.UUID, yes: bool) -> None:
-    """Remove a client's bank link: the Finicity customer and every row we hold for it."""
-    from service.sync.delete import delete_customer
+    """Delete everything held for a client: every row naming it or its Mastercard customer (at once),
+    and the Mastercard customer (now, or by a job retried until Mastercard confirms)."""
+    from service.sync.delete import forget_client
     from service.wiring import services_for
 
     if not yes:
         err_console.print("refusing without --yes: this deletes the customer at Mastercard and all its data")
         sys.exit(2)
     async with services_for(_settings()) as services:
-        result = await delete_customer(services, {"platform_client_id": str(platform_client_id)})
-    console.print(f"deleted={result['deleted']} accounts={result['accounts']} transactions={result['transactions']}")
+        try:
+            result = await forget_client(services, platform_client_id)
+        except FinicityError as exc:
+            # Our rows are gone already; the queued job keeps trying Mastercard.
+            err_console.print(f"rows deleted; Mastercard did not confirm ({exc.reason}): the delete_customer job "
+                              "retries until it does (`jobs list`)")
+            sys.exit(1)
+    if result.get("deletion_id") is None:
+        console.print("nothing was held for this client")
+        return
+    removed = result.get("removed") or {}
+    rows = ", ".join(f"{table.split('.')[-1]}={n}" for table, n in sorted(removed.items()))
+    console.print(f"deletion {result['deletion_id']}: mastercard={result['mastercard']} {rows}")
 
 
 @main.group()

@@ -5,6 +5,11 @@ seed the institution login and accounts they carry, then ask for a `sync_custome
 reminders flag the login for re-consent. Every write is one RPC, and each is idempotent, so a
 re-run (crashed worker, duplicate job) is harmless.
 
+Replays: intake drops a delivery whose body eventId was stored before; what still arrives late or
+replayed (after the dedupe window) is recorded but cannot undo newer state: the SQL applies an OBWMS
+consent event only if it is not older than the newest one applied to its login (nor than the consent
+in force), and a Connect `accountsDeleted` only to accounts no fetch has seen since the event.
+
 Order independence: link status moves by *event time* (the eventId's epoch-ms prefix for Connect,
 `eventTime` for OBWMS, else the time we received it), and `ob_customer_set_link_status` ignores an
 event older than the status it would replace and never lets `pending` undo `linked`. So `done`
@@ -220,7 +225,7 @@ async def _process_connect(services: Services, event: dict[str, Any]) -> str | N
                           str(code) if code is not None else event_type, readable_reason(code, event_type))
         return None
     if event_type in CONNECT_DELETED_TYPES:
-        return await _accounts_deleted(services, finicity_customer_id, inner)
+        return await _accounts_deleted(services, finicity_customer_id, inner, event_at)
     fetched_at = min(event_at, received_at)
     return await _accounts_added(services, finicity_customer_id, inner, event_type, event_at, fetched_at)
 
@@ -270,7 +275,8 @@ async def _accounts_added(services: Services, finicity_customer_id: str, inner: 
     return None
 
 
-async def _accounts_deleted(services: Services, finicity_customer_id: str, inner: dict[str, Any]) -> str | None:
+async def _accounts_deleted(services: Services, finicity_customer_id: str, inner: dict[str, Any],
+                           event_at: dt.datetime) -> str | None:
     raw = _list(inner.get("accounts"))
     ids = []
     for item in raw:
@@ -280,8 +286,12 @@ async def _accounts_deleted(services: Services, finicity_customer_id: str, inner
             ids.append(account_id)
     if not ids:
         return "accountsDeleted without account ids"
-    await services.rpc.call("ob_accounts_delete",
-                            {"p_finicity_customer_id": finicity_customer_id, "p_account_ids": ids})
+    # Replay rule (in SQL): an account some fetch saw after the event's time is kept.
+    result = await services.rpc.call("ob_accounts_delete", {
+        "p_finicity_customer_id": finicity_customer_id, "p_account_ids": ids, "p_event_at": event_at})
+    kept = int(result.get("kept_newer") or 0)
+    if kept:
+        return f"{kept} account(s) seen after this event were kept (a replayed or late accountsDeleted)"
     return None
 
 
@@ -307,10 +317,17 @@ async def _process_obwms(services: Services, event: dict[str, Any]) -> str | Non
         login_id = obwms_login_id(body)
         if login_id is None:
             return "consent reminder without institutionLoginId"
+        # Replay rule (in SQL): applied only if not older than the newest event applied to this login
+        # nor than the consent now in force.
+        event_at = parse_iso(body.get("eventTime")) or _timestamp(event.get("received_at"))
         row = await services.rpc.call("ob_institution_login_flag_reauth", {
-            "p_login_id": login_id, "p_needs_reauth": True, "p_message": _reauth_message(event_type, data)})
+            "p_login_id": login_id, "p_needs_reauth": True, "p_message": _reauth_message(event_type, data),
+            "p_event_at": event_at})
         if row is None:
             return f"unknown institution login {login_id}"
+        if not row.get("applied", True):
+            return ("recorded, not applied: older than the newest event applied to this login "
+                    "(or its consent was renewed since)")
         if services.settings.open_banking_request_fix_links:
             finicity_customer_id = as_id(event.get("finicity_customer_id")) or obwms_customer_id(body)
             await services.rpc.call("ob_job_enqueue", {

@@ -14,7 +14,9 @@ Contract, for both routes, in this order:
   6. one RPC stores the event and its `process_webhook_event` job in one transaction (group-committed
      with concurrent deliveries through `ob_webhook_events_ingest`); 202 {"stored", "event_id"} only
      after it returns; a repeat of a message id → 202 with stored=false and nothing new; database
-     unreachable, or no answer within 3 s → 503 + Retry-After so Mastercard retries.
+     unreachable, or no answer within 3 s → 503 + Retry-After so Mastercard retries. Duplicates are
+     judged on the message id AND on the body's signed eventId (an OBWMS delivery replayed within the
+     signature window under a new X-Mastercard-Webhook-Message-Id is still a duplicate).
 Nothing else happens on the request path: processing is the job's work (service.webhooks.process).
 """
 
@@ -159,15 +161,15 @@ def _parse_object(body: bytes) -> dict[str, Any]:
 
 
 async def _ingest(
-    services: Services, source: str, message_id: str, event_type: str | None, finicity_customer_id: str | None,
-    headers: dict[str, str], payload: msgspec.Raw,
+    services: Services, source: str, message_id: str, event_key: str | None, event_type: str | None,
+    finicity_customer_id: str | None, headers: dict[str, str], payload: msgspec.Raw,
 ) -> _Reply:
     log = services.webhook_log
     try:
         # Group commit; a write that does not answer within 3 s fails as DatabaseUnavailable, so the
         # sender hears 503 quickly when the database is gone instead of timing out and retrying blind.
         result = await services.webhook_intake.call({
-            "p_source": source, "p_message_id": message_id, "p_event_type": event_type,
+            "p_source": source, "p_message_id": message_id, "p_event_key": event_key, "p_event_type": event_type,
             "p_finicity_customer_id": finicity_customer_id, "p_headers": headers, "p_payload": payload,
             "p_verified": True,
         })
@@ -202,13 +204,18 @@ def _rejected(services: Services, source: str, request: Request[Any, Any, Any],
     return _Reply(exc.status, {"detail": exc.detail})
 
 
-def _connect_message_id(envelope: dict[str, Any], body: bytes) -> str:
-    event_id = envelope.get("eventId")
+def _body_event_id(body: dict[str, Any]) -> str | None:
+    """The body's own (signed) eventId, the dedupe key a replay under a new message id cannot dodge."""
+    event_id = body.get("eventId")
     if isinstance(event_id, int | str) and not isinstance(event_id, bool):
         text = str(event_id)
         if 0 < len(text) <= _MAX_MESSAGE_ID:
             return text
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    return None
+
+
+def _connect_message_id(envelope: dict[str, Any], body: bytes) -> str:
+    return _body_event_id(envelope) or "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 # ---- OpenAPI description (the handlers read the raw body, so Litestar cannot infer these) --------
@@ -296,7 +303,7 @@ async def connect_webhook(request: Request[Any, Any, Any]) -> ASGIApp:
     if event_type == "ping":
         _count(services, CONNECT, "ping")
         return _Reply(200, {"status": "ok"})
-    return await _ingest(services, CONNECT, _connect_message_id(envelope, body), event_type,
+    return await _ingest(services, CONNECT, _connect_message_id(envelope, body), _body_event_id(envelope), event_type,
                          as_id(envelope.get("customerId")), safe_headers(headers), storable(CONNECT, envelope, body))
 
 
@@ -319,8 +326,8 @@ async def obwms_webhook(request: Request[Any, Any, Any]) -> ASGIApp:
             raise _Reject(400, "malformed", "eventType must be a string")
     except _Reject as exc:
         return _rejected(services, OBWMS, request, exc)
-    return await _ingest(services, OBWMS, message_id, event_type, obwms_customer_id(notification),
-                         safe_headers(headers), storable(OBWMS, notification, body))
+    return await _ingest(services, OBWMS, message_id, _body_event_id(notification), event_type,
+                         obwms_customer_id(notification), safe_headers(headers), storable(OBWMS, notification, body))
 
 
 webhook_handlers: list[Any] = [connect_webhook, obwms_webhook]

@@ -16,7 +16,7 @@ from service.jobs.types import Job, PermanentJobError
 from service.runtime import Services
 from service.sync.consent import check_consent
 from service.sync.customer import sync_customer
-from service.sync.delete import delete_customer
+from service.sync.delete import delete_customer_job, forget_client
 from service.sync.link import deliver_link, ensure_customer
 from service.sync.mapping import customer_username
 from service.wiring import services_for
@@ -247,8 +247,8 @@ async def test_delete_removes_the_finicity_customer_and_every_row(services, sand
     client_id = make_client(make_cpa())
     finicity_customer_id = await _linked_customer(services, sandbox, client_id)
     await sync_customer(services, finicity_customer_id)
-    result = await delete_customer(services, {"platform_client_id": str(client_id)})
-    assert result["deleted"] is True and result["transactions"] > 0
+    result = await forget_client(services, client_id)
+    assert result["mastercard"] == "deleted" and result["removed"]["public.open_banking_transactions"] > 0
     assert finicity_customer_id not in sandbox.app.state.sandbox.customers
     for table in (
         "open_banking_customers",
@@ -259,3 +259,38 @@ async def test_delete_removes_the_finicity_customer_and_every_row(services, sand
     ):
         (n,) = pg.execute(f"select count(*) from public.{table} where platform_client_id = %s", (client_id,)).fetchone()
         assert n == 0, table
+    # The queued twin of the inline deletion was finished by the confirmation and forgot the Mastercard id.
+    assert pg.execute("select status, payload from private.ob_jobs where kind = 'delete_customer' "
+                      "and payload ->> 'deletion_id' = %s", (str(result["deletion_id"]),)).fetchall() == [
+        ("succeeded", {"deletion_id": result["deletion_id"]})]
+    assert pg.execute("select mastercard from private.ob_deletions where id = %s",
+                      (result["deletion_id"],)).fetchone() == ("deleted",)
+
+
+async def test_the_deletion_job_retries_until_mastercard_answers_then_is_idempotent(
+        services, sandbox, pg, make_cpa, make_client) -> None:
+    """The platform's door queues the job; Mastercard failing makes it retry (not die); a second run
+    after the customer is gone records `already_gone`."""
+    from service.finicity.errors import FinicityError
+    from service.jobs.types import Job
+
+    client_id = make_client(make_cpa())
+    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
+    pg.execute("delete from public.clients where id = %s", (client_id,))
+    (job_id, payload, max_attempts) = pg.execute(
+        "select id, payload, max_attempts from private.ob_jobs where kind = 'delete_customer' "
+        "and payload ->> 'finicity_customer_id' = %s", (finicity_customer_id,)).fetchone()
+    assert max_attempts >= 100_000
+    job = Job(id=job_id, kind="delete_customer", payload=payload, attempts=1, max_attempts=max_attempts)
+    fault = {"endpoint": "customers", "kind": "503", "rate": 1.0, "seed": 5}
+    assert (await sandbox.post("/_sandbox/faults", json=fault)).status_code == 201
+    with pytest.raises(FinicityError):
+        await delete_customer_job(services, job)  # a retryable failure: the worker schedules a retry
+    assert pg.execute("select mastercard from private.ob_deletions where id = %s",
+                      (payload["deletion_id"],)).fetchone() == ("pending",)
+    assert (await sandbox.delete("/_sandbox/faults")).status_code in (200, 204)
+    await delete_customer_job(services, job)
+    assert finicity_customer_id not in sandbox.app.state.sandbox.customers
+    await delete_customer_job(services, job)  # a re-run (crashed worker) after Mastercard deleted it
+    assert pg.execute("select mastercard from private.ob_deletions where id = %s",
+                      (payload["deletion_id"],)).fetchone() == ("deleted",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -264,6 +265,23 @@ async def test_a_signed_obwms_event_is_stored_once_per_message_id(
     assert saved_headers["x-mastercard-webhook-message-id"] == message_id
     assert "x-mastercard-signature-timestamp" in saved_headers
     assert "x-mastercard-signature" not in saved_headers
+
+
+async def test_an_obwms_body_replayed_under_new_message_ids_is_a_duplicate(
+        client: AsyncTestClient, pg: psycopg.Connection, stored: list[int]) -> None:
+    """Within the signature window a captured delivery can be re-sent with a fresh, unsigned message
+    id header: the body's signed eventId still identifies it."""
+    body = compact(reminder())
+    first = await client.post(OBWMS_URL, content=body, headers=obwms_headers(body))
+    replays = [await client.post(OBWMS_URL, content=body, headers=obwms_headers(body)) for _ in range(3)]
+    assert first.status_code == 202 and first.json()["stored"] is True
+    stored.append(first.json()["event_id"])
+    assert [(r.status_code, r.json()) for r in replays] == [(202, {"stored": False,
+                                                                  "event_id": first.json()["event_id"]})] * 3
+    event_key = json.loads(body)["eventId"]
+    assert pg.execute("select count(*) from private.ob_webhook_events where source = 'obwms' and event_key = %s",
+                      (event_key,)).fetchone()[0] == 1
+    assert jobs_for_event(pg, first.json()["event_id"]) == 1
 
 
 @pytest.mark.parametrize(("key", "encoding"), [(OBWMS_KEY_NEXT, "der")])

@@ -306,12 +306,27 @@ async def test_accounts_deleted_removes_the_accounts_and_their_transactions(
     )
 
 
-def expiry_reminder(who: Customer, login_id: int | None = None) -> dict[str, Any]:
+async def test_a_replayed_accounts_deleted_keeps_accounts_seen_since(
+    services: Services, customer: Customer, pg: psycopg.Connection
+) -> None:
+    """An accountsDeleted older than the account's latest sighting (a replay after the dedupe window,
+    or a late delivery) is recorded, and the account stays."""
+    await deliver(services, customer, "added", added(customer, "r1"), offset_ms=3000)
+    event_id = await deliver(services, customer, "accountsDeleted",
+                             {"institutionId": "102176", "accounts": [customer.acct("r1")]}, offset_ms=-60_000)
+    assert processed(pg, event_id) == (
+        True, "1 account(s) seen after this event were kept (a replayed or late accountsDeleted)")
+    assert pg.execute("select count(*) from public.open_banking_accounts where id = %s",
+                      (customer.acct("r1"),)).fetchone()[0] == 1
+
+
+def expiry_reminder(who: Customer, login_id: int | None = None,
+                    event_time: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
     login_id = who.login_id if login_id is None else login_id
     return {
         "eventId": str(uuid.uuid4()),
         "eventType": "authorization.expiration.reminder",
-        "eventTime": "2026-01-01T00:00:00Z",
+        "eventTime": event_time,
         "customerId": who.fid,
         "institutionLoginId": login_id,
         "data": {
@@ -346,6 +361,24 @@ async def test_an_expiry_reminder_flags_the_login_for_reauth(
             f"consent:{customer.login_id}",
         )
     ]
+
+
+async def test_an_older_reminder_is_recorded_but_does_not_undo_newer_state(
+    services: Services, customer: Customer, pg: psycopg.Connection
+) -> None:
+    await deliver(services, customer, "added", added(customer, "o1"), offset_ms=3000)
+    newer = await deliver(services, customer, "authorization.expiration.reminder", source="obwms",
+                          body=expiry_reminder(customer, event_time="2026-02-01T00:00:00Z"))
+    assert processed(pg, newer) == (True, None)
+    # The client renews; then an older reminder arrives (late, or replayed with a fresh signature).
+    pg.execute("update public.open_banking_institution_logins set needs_reauth = false where id = %s",
+               (customer.login_id,))
+    older = await deliver(services, customer, "authorization.expiration.reminder", source="obwms",
+                          body=expiry_reminder(customer, event_time="2026-01-15T00:00:00Z"))
+    assert processed(pg, older) == (True, "recorded, not applied: older than the newest event applied to this "
+                                          "login (or its consent was renewed since)")
+    assert pg.execute("select needs_reauth from public.open_banking_institution_logins where id = %s",
+                      (customer.login_id,)).fetchone()[0] is False
 
 
 async def test_an_expiry_reminder_requests_a_fix_link_when_the_platform_enables_it(
