@@ -39,6 +39,7 @@ async def delete_customer_job(services: Services, job: Job) -> None:
     if isinstance(deletion_id, int) and not isinstance(deletion_id, bool):
         if not finicity_customer_id:
             return  # confirmed already (the confirmation strips the Mastercard id)
+        await _remove_documents(services, job.payload.get("platform_client_id"))
         await delete_at_mastercard(services, deletion_id, str(finicity_customer_id))
         return
     if job.payload.get("platform_client_id"):
@@ -46,6 +47,16 @@ async def delete_customer_job(services: Services, job: Job) -> None:
         await forget_client(services, uuid.UUID(str(job.payload["platform_client_id"])), run_now=False)
         return
     raise PermanentJobError("delete_customer needs deletion_id and finicity_customer_id")
+
+
+async def _remove_documents(services: Services, platform_client_id: Any) -> None:
+    """The client's Storage folder `{platform_client_id}/` (statements, exports), through the Storage
+    API (Supabase refuses direct deletes from storage.objects). Runs once a document store is wired
+    into Services as `documents` (service/documents); a failure retries the job like Mastercard's."""
+    store = getattr(services, "documents", None)
+    if store is not None and platform_client_id:
+        removed = await store.remove_under(f"{platform_client_id}/")
+        log.info("delete.documents_removed", count=removed)
 
 
 async def forget_client(services: Services, platform_client_id: uuid.UUID, *, run_now: bool = True) -> dict[str, Any]:
@@ -56,5 +67,6 @@ async def forget_client(services: Services, platform_client_id: uuid.UUID, *, ru
     finicity_customer_id = result.get("finicity_customer_id")
     result["mastercard"] = "none" if not finicity_customer_id else "pending"
     if finicity_customer_id and run_now:
+        await _remove_documents(services, platform_client_id)
         result["mastercard"] = await delete_at_mastercard(services, int(result["deletion_id"]), finicity_customer_id)
     return result

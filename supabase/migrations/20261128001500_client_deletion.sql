@@ -126,8 +126,10 @@ begin
   returning id into v_deletion;
   if v_fid is not null then
     -- Retried until Mastercard answers (backoff capped at an hour; 100,000 attempts is years).
+    -- (platform_client_id: for the client's Storage folder, removed through the Storage API by the job)
     v_job := private.ob_enqueue('delete_customer',
-               pg_catalog.jsonb_build_object('deletion_id', v_deletion, 'finicity_customer_id', v_fid),
+               pg_catalog.jsonb_build_object('deletion_id', v_deletion, 'finicity_customer_id', v_fid,
+                                             'platform_client_id', p_platform_client_id),
                'deletion:' || v_deletion, now(), 100000);
     perform private.ob_wake('delete_customer');
   end if;

@@ -11,7 +11,7 @@ returns jsonb language sql as $$
     'p_finicity_customer_id', p_customer, 'p_headers', p_headers, 'p_payload', p_payload,
     'p_verified', p_verified, 'p_event_key', p_event_key))) -> 0
 $$;
-select plan(25);
+select plan(26);
 
 -- Tables and rows of any schema whose text holds p_needle (what a person scanning the database for
 -- the client would find). Skips pg_catalog/information_schema and pgTAP's own bookkeeping.
@@ -81,13 +81,13 @@ select ok((select removed from private.ob_deletions) @> '{"public.open_banking_t
              "public.open_banking_balance_snapshots": 1, "private.ob_webhook_events": 2}'::jsonb,
           'the audit line counts the rows removed per table');
 select results_eq($$select payload, max_attempts, status from private.ob_jobs where kind = 'delete_customer'$$,
-                  $$select jsonb_build_object('deletion_id', (select id from private.ob_deletions), 'finicity_customer_id', 'del-fin-a'),
-                           100000, 'queued'$$,
+                  $$select jsonb_build_object('deletion_id', (select id from private.ob_deletions), 'finicity_customer_id', 'del-fin-a',
+                                            'platform_client_id', (select a from fx)), 100000, 'queued'$$,
                   'a delete_customer job carries what Mastercard needs (the customer id), retried for years');
 select set_eq($$select tbl from pg_temp.rows_naming('del-fin-a')$$, array['private.ob_jobs'],
               'the Mastercard id is left only in the deletion job');
-select set_eq($$select tbl from pg_temp.rows_naming((select a::text from fx))$$, array['private.ob_deletions'],
-              'the client''s uuid is left only in the audit line');
+select set_eq($$select tbl from pg_temp.rows_naming((select a::text from fx))$$, array['private.ob_deletions', 'private.ob_jobs'],
+              'the client''s uuid is left only in the audit line and the pending deletion job');
 select is((select count(*) from pg_temp.rows_naming('dana@books.test')), 0::bigint, 'the email address is nowhere');
 select is((select count(*) from pg_temp.rows_naming('del-acct-a')), 0::bigint, 'the account id is nowhere');
 select is((select count(*) from pg_temp.rows_naming('970000001')), 0::bigint, 'the login id is nowhere');
@@ -109,6 +109,8 @@ select is(public.ob_deletion_confirm((select id from private.ob_deletions), 'alr
           'confirming records Mastercard''s answer on the audit line');
 select is((select count(*) from pg_temp.rows_naming('del-fin-a')), 0::bigint,
           'after the confirmation the Mastercard id is nowhere: the job keeps only the deletion id');
+select set_eq($$select tbl from pg_temp.rows_naming((select a::text from fx))$$, array['private.ob_deletions'],
+              '... and the client''s uuid is left only in the audit line');
 select results_eq($$select payload, status from private.ob_jobs where kind = 'delete_customer'$$,
                   $$select jsonb_build_object('deletion_id', (select id from private.ob_deletions)), 'succeeded'$$,
                   'the queued deletion job is finished by the confirmation (nothing left to do)');
