@@ -36,10 +36,19 @@ def demo(database_url: str, sandbox_proc: Proc, service_proc: Proc) -> dict[str,
         for old in _demo_clients(pg):
             pg.execute("delete from public.clients where id = %s", (old,))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPEN_BANKING_", "DATABASE_"))}
-    result = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "service", "demo", "--database-url", database_url,
-         "--sandbox-url", sandbox_proc.url, "--service-url", service_proc.url],
-        cwd=ROOT, env=env | local_env(), capture_output=True, text=True, timeout=600, check=False)
+    with httpx.Client(base_url=sandbox_proc.url, timeout=60) as sandbox:
+        # A small storm on the way: every Connect delivery (account-bearing `added`/`discovered`
+        # included) twice, one pair reordered.
+        for fault in ({"endpoint": "webhooks", "kind": "webhook_duplicate", "rate": 1.0},
+                      {"endpoint": "webhooks", "kind": "webhook_reorder", "rate": 1.0, "count": 1}):
+            assert sandbox.post("/_sandbox/faults", json=fault).status_code == 201
+        try:
+            result = subprocess.run(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "service", "demo", "--database-url", database_url,
+                 "--sandbox-url", sandbox_proc.url, "--service-url", service_proc.url],
+                cwd=ROOT, env=env | local_env(), capture_output=True, text=True, timeout=600, check=False)
+        finally:
+            sandbox.delete("/_sandbox/faults")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with psycopg.connect(database_url, autocommit=True) as pg:
         (client,) = _demo_clients(pg)
