@@ -238,6 +238,7 @@ export type Database = {
           institution_id: string | null
           institution_name: string | null
           last_error_message: string | null
+          last_event_at: string | null
           needs_reauth: boolean
           oauth: boolean
           platform_client_id: string
@@ -255,6 +256,7 @@ export type Database = {
           institution_id?: string | null
           institution_name?: string | null
           last_error_message?: string | null
+          last_event_at?: string | null
           needs_reauth?: boolean
           oauth?: boolean
           platform_client_id: string
@@ -272,6 +274,7 @@ export type Database = {
           institution_id?: string | null
           institution_name?: string | null
           last_error_message?: string | null
+          last_event_at?: string | null
           needs_reauth?: boolean
           oauth?: boolean
           platform_client_id?: string
@@ -524,7 +527,11 @@ export type Database = {
     }
     Functions: {
       ob_accounts_delete: {
-        Args: { p_account_ids: string[]; p_finicity_customer_id: string }
+        Args: {
+          p_account_ids: string[]
+          p_event_at?: string
+          p_finicity_customer_id: string
+        }
         Returns: Json
       }
       ob_accounts_upsert: {
@@ -538,6 +545,10 @@ export type Database = {
       ob_can_access_client: {
         Args: { p_platform_client_id: string }
         Returns: boolean
+      }
+      ob_client_forget: {
+        Args: { p_platform_client_id: string }
+        Returns: Json
       }
       ob_customer_delete: {
         Args: { p_finicity_customer_id: string }
@@ -574,9 +585,14 @@ export type Database = {
         }
         Returns: Json
       }
+      ob_deletion_confirm: {
+        Args: { p_deletion_id: number; p_outcome: string }
+        Returns: Json
+      }
       ob_health: { Args: Record<PropertyKey, never>; Returns: Json }
       ob_institution_login_flag_reauth: {
         Args: {
+          p_event_at?: string
           p_login_id: number
           p_message?: string
           p_needs_reauth: boolean

@@ -33,8 +33,8 @@ $$;
 
 create temp table fx (cpa uuid, a uuid, b uuid, never uuid, link_a uuid, sync_a uuid) on commit drop;
 insert into fx (cpa) select tests.create_user('deletion@cpa.test');
-update fx set a = tests.create_client(cpa, 'Dana Books'), b = tests.create_client(cpa, 'Other'),
-              never = tests.create_client(cpa, 'Never linked');
+update fx set a = tests.create_client(cpa), b = tests.create_client(cpa),
+              never = tests.create_client(cpa);
 
 -- Client A: a customer with a login, an account, a transaction and a snapshot, requests, events, jobs.
 insert into public.open_banking_customers (platform_client_id, finicity_customer_id, finicity_username, customer_type, link_status)
