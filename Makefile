@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # `make test` uses its own throwaway cluster, so it can run beside `make up`.
 TEST_ENV := STACK_NAME=test STACK_PORT=54329
 
-.PHONY: help install up down demo status cli test test-sql lint types bench soak
+.PHONY: help install up down demo status cli test test-fast test-sql lint types bench soak
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,11 +31,14 @@ status:  ## the operator status table for the local stack
 cli:  ## any operator command against the local stack: make cli ARGS="jobs list"
 	@$(LOCAL) $(PY) -m service $(ARGS)
 
-test:  ## throwaway stack, pgTAP, lint, then pytest (its summary closes the log)
+test:  ## throwaway stack, pgTAP, lint, then pytest (its summary closes the log); the full suite, as CI runs it
 	scripts/test.sh
 
+test-fast:  ## the daily loop: make test without the resilience and soak-like tests (tests/resilience/)
+	scripts/test.sh --fast
+
 lint:  ## ruff + mypy
-	$(PY) -m ruff check service sandbox tests
+	$(PY) -m ruff check service sandbox tests bench
 	$(PY) -m mypy service sandbox
 
 types:  ## regenerate supabase/types.ts (the React app's types) from the migrations; commit the result

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # make test: a throwaway stack on its own port, pgTAP (must PASS), db lint, the generated TypeScript types
-# (fresh), ruff, then pytest last.
+# (fresh), ruff (which also bans sleeping in tests: TID251), mypy, then pytest last.
+#   scripts/test.sh [pytest args]          the full suite (CI runs this)
+#   scripts/test.sh --fast [pytest args]   the same without tests/resilience/ (the resilience and soak-like
+#                                          tests: real process kills, outages, storms): make test-fast
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scope=()
+if [ "${1:-}" = --fast ]; then
+  shift
+  scope=(--ignore=tests/resilience)
+fi
 export STACK_NAME=test STACK_PORT=${TEST_STACK_PORT:-54329}; export TEST_STACK_NAME=$STACK_NAME TEST_STACK_PORT=$STACK_PORT
 start=$(date +%s)
 scripts/stack.sh down >/dev/null 2>&1 || true
@@ -15,4 +23,4 @@ TYPES_DB_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres" scr
 .venv/bin/python -m mypy service sandbox
 export TEST_DATABASE_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres"
 echo "[test] stack + pgTAP + lint in $(( $(date +%s) - start ))s" >&2
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider "${scope[@]}" "$@"

@@ -28,7 +28,6 @@ from service.webhooks.routes import webhook_handlers
 from service.wiring import build_services
 
 log = structlog.get_logger(__name__)
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def _services(request: Request[Any, Any, Any]) -> Services:
@@ -135,7 +134,6 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
         route_handlers=[healthz, readyz, metrics, internal_wake, *webhook_handlers],
         lifespan=[lifespan],
         on_app_init=[configure],
-        request_max_body_size=MAX_BODY_BYTES,
         # In production the route map is not published unless OPENAPI_ENABLED=true.
         openapi_config=(
             OpenAPIConfig(title="Open Banking for CPA platforms", version="0.1.0") if settings.serves_openapi else None

@@ -32,13 +32,14 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
+from service.db.port import Rpc
 from service.finicity.errors import AuthenticationFailed, FinicityError
 
 log = structlog.get_logger(__name__)
@@ -87,10 +88,6 @@ class TokenCipher:
         return plain.decode()
 
 
-class RpcPort(Protocol):
-    async def call(self, fn: str, args: dict[str, Any]) -> Any: ...
-
-
 @dataclass(frozen=True)
 class _Token:
     value: str
@@ -104,7 +101,7 @@ def _utcnow() -> datetime:
 class PartnerTokenService:
     def __init__(
         self,
-        rpc: RpcPort,
+        rpc: Rpc,
         client_authenticate: Callable[[], Awaitable[str]],
         cipher: TokenCipher,
         holder_id: str,

@@ -56,6 +56,7 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self.completed = 0
         self.failed = 0
+        self.claims = 0  # claim round trips made (each may find nothing)
 
     def wake(self, _reason: str | None = None) -> None:
         self._wake.set()
@@ -68,12 +69,14 @@ class Worker:
         """Claim-and-run loop; returns after stop()."""
         log.info("worker.started", worker=self.worker_id, concurrency=self._concurrency)
         while not self._stopping:
+            # Cleared before the claim, not after: a wake-up that arrives while the claim is out (a NOTIFY
+            # for a job the claim just missed) makes the wait below return at once instead of being lost.
+            self._wake.clear()
             claimed = await self._claim_batch()
             if self._stopping:
                 break
             if claimed:
                 continue  # maybe more are due: claim again while there is room
-            self._wake.clear()
             waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
             if self._running and self.busy >= self._concurrency:
                 waiters |= set(self._running.values())
@@ -94,6 +97,7 @@ class Worker:
             log.warning("worker.claim_failed", error=str(exc))
             await asyncio.sleep(1.0)
             return 0
+        self.claims += 1
         started = 0
         for row in jobs or []:
             if row["id"] in self._running:

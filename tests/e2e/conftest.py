@@ -4,9 +4,8 @@ test database, exactly as `make up` runs them."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -51,16 +50,6 @@ def service_proc(log_dir: Path, database_url: str, sandbox_proc: Proc) -> Iterat
 def sandbox_api(sandbox_proc: Proc) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sandbox_proc.url, timeout=60) as client:
         yield client
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

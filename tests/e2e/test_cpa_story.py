@@ -10,7 +10,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import as_cpa, badge, cpa_view, sandbox_truth, wait_for
+from tests.e2e.conftest import as_cpa, badge, cpa_view, sandbox_truth
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("service_proc")
 

@@ -12,9 +12,10 @@ import pytest
 from pydantic import SecretStr
 
 from service.finicity.tokens import TokenCipher
-from tests.e2e.conftest import cpa_view, sandbox_truth, wait_for
+from tests.e2e.conftest import cpa_view, sandbox_truth
 from tests.e2e.test_cpa_story import _complete, _customer_id, _request_link, _sent_link
 from tests.support.processes import Proc, local_env
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("service_proc")
 

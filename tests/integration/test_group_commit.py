@@ -13,6 +13,7 @@ import pytest
 from service.db.batching import BatchingRpc
 from service.db.port import DatabaseUnavailable, RpcError
 from service.db.postgres import PostgresRpc
+from tests.support.waiting import wait_for_async
 from tests.unit.webhooks.support import forget_events
 
 pytestmark = pytest.mark.asyncio
@@ -27,16 +28,27 @@ class CountingRpc:
         self.alongside: list[int] = []  # for each call, how many were already out when it started
         self.out = 0
         self.most_out = 0
+        self._changed = asyncio.Condition()
 
     async def call(self, function: str, args: Mapping[str, Any] | None = None) -> Any:
         self.calls.append(len((args or {}).get("p_events", [])))
         self.alongside.append(self.out)
-        self.out += 1
-        self.most_out = max(self.most_out, self.out)
+        await self._count(+1)
         try:
             return await self.rpc.call(function, args)
         finally:
-            self.out -= 1
+            await self._count(-1)
+
+    async def _count(self, step: int) -> None:
+        async with self._changed:
+            self.out += step
+            self.most_out = max(self.most_out, self.out)
+            self._changed.notify_all()
+
+    async def until_out(self, n: int) -> None:
+        """Return once at least n writes are out at the same time."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.out >= n), 10)
 
 
 @pytest.fixture
@@ -119,7 +131,11 @@ async def test_a_second_write_starts_only_when_enough_calls_wait_and_never_a_thi
     batcher = BatchingRpc(rpc, "ob_webhook_events_ingest", max_in_flight=2, pipeline_at=4)
 
     async def burst(i: int) -> list[Any]:
-        await asyncio.sleep(i * 0.001)
+        # Arrivals keyed to the writes, not to the clock: the first burst starts a write; the next nine
+        # arrive while it is out (enough wait: a second write starts); the last ten arrive while two
+        # are out (a third must not start).
+        if i > 0:
+            await rpc.until_out(1 if i < 10 else 2)
         return list(await asyncio.gather(*(batcher.call(event()) for _ in range(10))))
 
     results = [r for group in await asyncio.gather(*(burst(i) for i in range(20))) for r in group]
@@ -138,24 +154,17 @@ async def test_a_write_that_does_not_answer_fails_it_and_everything_queued_behin
     first = event()
     with psycopg.connect(database_url) as blocker:  # holds the table: the write waits on the lock
         blocker.execute("lock table private.ob_webhook_events in exclusive mode")
-        loop = asyncio.get_running_loop()
-        began = loop.time()
         stuck = asyncio.ensure_future(batcher.call(first))
-        await asyncio.sleep(0.1)
+        await rpc.until_out(1)  # the first write is out, waiting on the lock
         queued = [asyncio.ensure_future(batcher.call(event())) for _ in range(5)]
         outcomes = await asyncio.wait_for(asyncio.gather(stuck, *queued, return_exceptions=True), 5)
-        waited = loop.time() - began
         assert all(isinstance(o, DatabaseUnavailable) for o in outcomes)
-        assert waited < 1.5  # one timeout (1 s), not one per batch
+        # One timeout failed them all: the five queued behind never made a round trip of their own.
+        assert rpc.calls == [1]
         blocker.rollback()
 
     # The abandoned write lands once the lock is gone; Mastercard's retry is then a duplicate.
-    for _ in range(50):
-        if stored_id(pg, first["p_message_id"]) is not None:
-            break
-        await asyncio.sleep(0.05)
-    first_id = stored_id(pg, first["p_message_id"])
-    assert first_id is not None
+    first_id = await wait_for_async("the abandoned write to land", lambda: stored_id(pg, first["p_message_id"]), 10)
     stored.append(first_id)
     retried = await batcher.call(dict(first))
     assert retried == {"stored": False, "event_id": first_id}

@@ -4,7 +4,6 @@ on shutdown, and wake on NOTIFY without waiting for the poll."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import psycopg
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from service.jobs.types import Job, PermanentJobError
 from service.jobs.worker import Worker
 from service.wiring import services_for
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 
@@ -33,13 +33,10 @@ def _job(pg: psycopg.Connection, job_id: int) -> dict:
     return {"status": row[0], "attempts": row[1], "last_error": row[2], "later": row[3]}
 
 
-async def _run_until(worker: Worker, condition, limit_s: float = 10.0) -> None:
+async def _run_until(worker: Worker, what: str, condition, limit_s: float = 10.0) -> None:
     runner = asyncio.create_task(worker.run())
-    deadline = time.monotonic() + limit_s
     try:
-        while not condition():
-            assert time.monotonic() < deadline, "condition not reached in time"
-            await asyncio.sleep(0.05)
+        await wait_for_async(what, condition, limit_s)
     finally:
         await worker.stop(grace_seconds=2)
         await runner
@@ -54,7 +51,7 @@ async def test_a_due_job_runs_once_and_is_completed(pg, settings_factory) -> Non
 
     async with services_for(settings_factory()) as services:
         worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
-        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "succeeded")
+        await _run_until(worker, "the job to succeed", lambda: _job(pg, job_id)["status"] == "succeeded")
     assert [(j.id, j.payload, j.attempts) for j in seen] == [(job_id, {"client": "a"}, 1)]
 
 
@@ -66,7 +63,7 @@ async def test_a_failing_job_is_retried_later_with_its_error_recorded(pg, settin
 
     async with services_for(settings_factory()) as services:
         worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
-        await _run_until(worker, lambda: worker.failed >= 1)
+        await _run_until(worker, "a failed run", lambda: worker.failed >= 1)
     state = _job(pg, job_id)
     assert state["status"] == "queued" and state["attempts"] == 1 and state["later"]
     assert state["last_error"] == "RuntimeError: bank said no"
@@ -80,7 +77,7 @@ async def test_a_permanent_error_makes_the_job_dead_at_once(pg, settings_factory
 
     async with services_for(settings_factory()) as services:
         worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
-        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "dead")
+        await _run_until(worker, "the job to die", lambda: _job(pg, job_id)["status"] == "dead")
     assert _job(pg, job_id)["attempts"] == 1
 
 
@@ -88,7 +85,7 @@ async def test_a_job_of_an_unknown_kind_dies_instead_of_looping(pg, settings_fac
     job_id = _enqueue(pg, kind="delete_customer")
     async with services_for(settings_factory()) as services:
         worker = Worker(services, {}, poll_seconds=0.2)
-        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "dead")
+        await _run_until(worker, "the job to die", lambda: _job(pg, job_id)["status"] == "dead")
     assert "no handler" in _job(pg, job_id)["last_error"]
 
 
@@ -96,17 +93,21 @@ async def test_no_more_than_the_configured_number_of_jobs_run_at_once(pg, settin
     ids = [_enqueue(pg, payload=f'{{"n": {n}}}') for n in range(7)]
     running = 0
     peak = 0
+    three_at_once = asyncio.Event()
 
     async def handler(_services, _job: Job) -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.1)
+        if running == 3:
+            three_at_once.set()
+        await three_at_once.wait()  # the first runs hold their slots until three run together
         running -= 1
 
     async with services_for(settings_factory()) as services:
         worker = Worker(services, {"check_consent": handler}, concurrency=3, poll_seconds=0.2)
-        await _run_until(worker, lambda: all(_job(pg, i)["status"] == "succeeded" for i in ids))
+        await _run_until(worker, "all seven jobs to succeed",
+                         lambda: all(_job(pg, i)["status"] == "succeeded" for i in ids))
     assert peak == 3
 
 
@@ -116,7 +117,7 @@ async def test_shutdown_releases_a_job_still_running_with_its_attempt_given_back
 
     async def handler(_services, _job: Job) -> None:
         started.set()
-        await asyncio.sleep(60)
+        await asyncio.Event().wait()  # runs until cancelled
 
     async with services_for(settings_factory()) as services:
         worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
@@ -128,25 +129,33 @@ async def test_shutdown_releases_a_job_still_running_with_its_attempt_given_back
     assert state["status"] == "queued" and state["attempts"] == 0
 
 
+def _listeners(pg: psycopg.Connection) -> int:
+    (n,) = pg.execute("select count(*) from pg_stat_activity where query = 'listen ob_jobs'").fetchone()
+    return n
+
+
 async def test_notify_wakes_an_idle_worker_long_before_its_poll(pg, settings_factory) -> None:
     done = asyncio.Event()
 
     async def handler(_services, _job: Job) -> None:
         done.set()
 
+    listeners_before = _listeners(pg)
     async with services_for(settings_factory()) as services:
-        worker = Worker(services, {"check_consent": handler}, poll_seconds=60)
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=3600)
         runner = asyncio.create_task(worker.run())
         listener = asyncio.create_task(services.rpc.listen(worker.wake))
-        await asyncio.sleep(0.5)  # idle, listening
+        # Idle and listening, as the database sees it: our LISTEN is in place and the worker's first
+        # claim came back empty, so only the NOTIFY (not a claim, not the hour-long poll) can start the job.
+        await wait_for_async("the LISTEN to be in place", lambda: _listeners(pg) > listeners_before, 10)
+        await wait_for_async("the worker's first (empty) claim", lambda: worker.claims >= 1, 10)
         pg.execute("select public.ob_job_enqueue('check_consent', '{}'::jsonb)")
-        woke = time.monotonic()
-        await asyncio.wait_for(done.wait(), 5)
-        latency = time.monotonic() - woke
+        await asyncio.wait_for(done.wait(), 10)
+        claims = worker.claims
         listener.cancel()
         await worker.stop()
         await runner
-    assert latency < 2.0
+    assert claims == 2  # the empty first claim, then the one the NOTIFY rang for
 
 
 async def test_a_crashed_workers_job_runs_again_after_its_lease_expires(pg, settings_factory) -> None:
@@ -164,7 +173,7 @@ async def test_a_crashed_workers_job_runs_again_after_its_lease_expires(pg, sett
 
     async with services_for(settings_factory()) as services:
         worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
-        await _run_until(worker, lambda: _job(pg, job_id)["status"] == "succeeded")
+        await _run_until(worker, "the job to succeed", lambda: _job(pg, job_id)["status"] == "succeeded")
     assert runs == [2]
 
 
@@ -175,7 +184,7 @@ async def test_a_run_whose_lease_was_taken_by_another_worker_stops_and_records_n
     async def handler(_services, _job: Job) -> None:
         started.set()
         try:
-            await asyncio.sleep(60)
+            await asyncio.Event().wait()  # runs until cancelled
         except asyncio.CancelledError:
             cancelled.set()
             raise
@@ -201,24 +210,36 @@ async def test_a_run_whose_lease_was_taken_by_another_worker_stops_and_records_n
 async def test_a_worker_never_starts_a_second_run_of_a_job_it_is_still_running(pg, settings_factory) -> None:
     job_id = _enqueue(pg)
     runs = 0
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def handler(_services, _job: Job) -> None:
         nonlocal runs
         runs += 1
+        started.set()
         await release.wait()
 
+    def attempts() -> int:
+        return _job(pg, job_id)["attempts"]
+
     async with services_for(settings_factory()) as services:
-        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2, lease_seconds=30)
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=3600, lease_seconds=30)
         runner = asyncio.create_task(worker.run())
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(started.wait(), 10)
+        assert attempts() == 1
         # Its lease lapsed while it ran (heartbeats lost), and the claim loop meets the job again.
         pg.execute("update private.ob_jobs set locked_until = now() - interval '1 second' where id = %s", (job_id,))
         worker.wake()
-        await asyncio.sleep(1.0)
+        # The lease path, proven by the database: the worker's own claim took the lapsed job back
+        # (a claim counts an attempt and renews the lease to this worker)...
+        await wait_for_async("the worker to reclaim its lapsed job", lambda: attempts() == 2, 10)
+        row = pg.execute(
+            "select locked_by, locked_until > now() from private.ob_jobs where id = %s", (job_id,)
+        ).fetchone()
+        assert row == (worker.worker_id, True)
+        # ...and the run already going on was kept: no second run started.
         release.set()
-        await asyncio.sleep(0.3)
+        await wait_for_async("the job to succeed", lambda: _job(pg, job_id)["status"] == "succeeded", 10)
         await worker.stop()
         await runner
     assert runs == 1
-    assert _job(pg, job_id)["status"] == "succeeded"
+    assert worker.completed == 1

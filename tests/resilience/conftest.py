@@ -36,9 +36,10 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import as_cpa, sandbox_truth, wait_for
+from tests.e2e.conftest import as_cpa, sandbox_truth
 from tests.support.processes import ROOT, Proc, start_sandbox, start_service
 from tests.support.truth import Truth, db_truth_on
+from tests.support.waiting import wait_for
 
 __all__ = [
     "LinkedCustomer",
@@ -175,7 +176,7 @@ def restart_postgres(database_url: str) -> Iterator[Callable[[float], float]]:
     def restart(down_seconds: float = 3.0) -> float:
         started = time.monotonic()
         pg_stop(database_url)
-        time.sleep(down_seconds)  # the outage itself, not an assertion
+        time.sleep(down_seconds)  # noqa: TID251 - the outage's length itself, not synchronisation
         pg_start(database_url)
         return time.monotonic() - started
 

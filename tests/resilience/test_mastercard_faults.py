@@ -145,7 +145,7 @@ async def test_syncs_under_mastercard_faults_end_exact_with_bounded_retries(
                     return
                 except Exception as exc:  # the worker records it and runs the job again later
                     failures[finicity_customer_id].append(f"{type(exc).__name__}: {exc}"[:160])
-            await asyncio.sleep(min(0.2, 0.01 * 2**attempt))  # the worker's backoff, shortened
+            await asyncio.sleep(min(0.2, 0.01 * 2**attempt))  # noqa: TID251 - the worker's backoff (shortened)
         raise AssertionError(
             f"{finicity_customer_id}: the job used its {max_attempts} attempts: {failures[finicity_customer_id]}")
 

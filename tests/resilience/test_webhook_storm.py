@@ -27,8 +27,9 @@ import pytest
 
 from service.sync.link import ensure_customer
 from service.wiring import services_for
-from tests.resilience.support_faults import compact, wait_for
+from tests.resilience.support_faults import compact
 from tests.support.processes import Proc, local_env
+from tests.support.waiting import wait_for
 from tests.support.wire import read_response, signed_connect_request
 
 CUSTOMERS = 100

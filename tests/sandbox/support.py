@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
+from tests.support.waiting import wait_for
 
 SPEC_PATH = Path(__file__).parents[2] / "specs/openbanking-us.yaml"  # the official spec, see specs/SOURCE.md
 API = "https://api.finicity.com"
@@ -232,18 +231,10 @@ def receiver():
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 10
-    while not server.started and time.time() < deadline:
-        time.sleep(0.02)
+    wait_for("the webhook receiver to start", lambda: server.started, timeout=10)
     rec.base = f"http://127.0.0.1:{port}"
     yield rec
     server.should_exit = True
     thread.join(5)
 
 
-async def wait_for(predicate, limit_s: float = 5.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)

@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import json
 
-from tests.sandbox.support import SECRET, connect, new_customer, wait_for
+from tests.sandbox.support import SECRET, connect, new_customer
+from tests.support.waiting import wait_for_async
 
 
 async def _accounts(client, h, cid) -> list[dict]:
@@ -39,7 +40,7 @@ async def test_disconnect_one_login_removes_its_accounts_only_and_sends_accounts
     )
     assert r.status_code == 200 and r.json()["found"] > 0
 
-    await wait_for(lambda: len(receiver.at("/ok/deleted-login")) == 1)
+    await wait_for_async("the login-deleted webhook", lambda: len(receiver.at("/ok/deleted-login")) == 1, 5)
     req = receiver.at("/ok/deleted-login")[0]
     body = json.loads(req["body"])
     assert body["eventType"] == "accountsDeleted" and body["customerId"] == cid
@@ -64,7 +65,9 @@ async def test_delete_one_account_keeps_its_siblings(client, h, receiver):
     r = await client.delete(f"/aggregation/v1/customers/{cid}/accounts/{gone}", headers=h)
     assert r.status_code == 204
     assert sorted(a["id"] for a in await _accounts(client, h, cid)) == sorted(kept)
-    await wait_for(lambda: len(receiver.at("/ok/deleted-account")) >= 7)  # 6 Connect events + this one
+    await wait_for_async(
+        "the account-deleted webhook", lambda: len(receiver.at("/ok/deleted-account")) >= 7, 5
+    )  # 6 Connect events + this one
     last = json.loads(receiver.at("/ok/deleted-account")[-1]["body"])
     assert last["eventType"] == "accountsDeleted" and last["payload"]["accounts"] == [gone]
     r = await client.delete(f"/aggregation/v1/customers/{cid}/accounts/{gone}", headers=h)

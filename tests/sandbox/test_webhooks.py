@@ -3,7 +3,8 @@ import hmac
 import json
 import re
 
-from tests.sandbox.support import SECRET, connect, new_customer, wait_for
+from tests.sandbox.support import SECRET, connect, new_customer
+from tests.support.waiting import wait_for_async
 
 EVENT_ID = re.compile(r"^\d{13}-[0-9a-f]{24}$")
 
@@ -93,7 +94,7 @@ async def test_wait_false_delivers_in_background(client, h, receiver):
     cid = await new_customer(client, h)
     info = await connect(client, h, cid, webhook=receiver.url("/ok/background"), wait=False)
     assert info["deliveries"] == []
-    await wait_for(lambda: len(receiver.at("/ok/background")) == 6)
+    await wait_for_async("six background deliveries", lambda: len(receiver.at("/ok/background")) == 6, 5)
 
 
 async def test_delete_deliveries_clears_the_log(client, h, receiver):

@@ -3,8 +3,15 @@
 PostgREST cannot be installed here (not in Debian, PyPI or npm), so tests drive supabase-py's
 real requests through this: verify the JWT (HS256, project secret), log in as `authenticator`,
 `set_config('role', <claim>)` and `set_config('request.jwt.claims', <claims>)` in a transaction,
-call `public.<fn>(name => value::type, ...)` and answer with its JSON, mapping errors as PostgREST
-does (SQLSTATE → HTTP status, body {code, message, details, hint}).
+call the function and answer with its JSON, mapping errors as PostgREST does (SQLSTATE → HTTP
+status, body {code, message, details, hint}).
+
+It knows PostgREST's contract on its own, never through the service's code (so the supabase adapter
+is checked against PostgREST, not against itself): the function is found in its own schema cache
+by the body's keys (every key a parameter name, every parameter without a default given; none →
+404 PGRST202, several → 300 PGRST203), and the JSON body is handed to Postgres whole, each argument
+converted to its declared type by `json_to_record`, as PostgREST's generated query does:
+`select public.f(p_a := a.p_a, ...) from json_to_record($body) as a(p_a <type>, ...)`.
 """
 
 from __future__ import annotations
@@ -12,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import dataclass
 
 import httpx
 import jwt
 import psycopg
-from psycopg.types.json import Jsonb
-
-from service.db.signatures import SIGNATURES_SQL, call_sql, parse_signatures
+from psycopg import sql
 
 _RPC_PATH = re.compile(r"^/rest/v1/rpc/([a-z_][a-z0-9_]*)$")
 _API_ROLES = {"anon", "authenticated", "service_role"}
@@ -38,6 +44,47 @@ def _status_for(sqlstate: str, role: str) -> int:
     return 500
 
 
+# PostgREST's schema cache, for the functions of the exposed schema (`public`).
+_FUNCTIONS_SQL = """
+select p.proname, coalesce(p.proargnames, '{}'), p.pronargs, p.pronargdefaults,
+       array(select pg_catalog.format_type(t, null) from unnest(p.proargtypes) t)
+  from pg_catalog.pg_proc p
+ where p.pronamespace = 'public'::regnamespace and p.prokind = 'f'
+"""
+
+
+@dataclass(frozen=True)
+class _Function:
+    name: str
+    params: dict[str, str]  # name -> declared type, in order
+    required: frozenset[str]  # parameters without a default
+
+
+def _schema_cache(rows: list[tuple[str, list[str], int, int, list[str]]]) -> dict[str, list[_Function]]:
+    cache: dict[str, list[_Function]] = {}
+    for name, arg_names, nargs, ndefaults, arg_types in rows:
+        if len(arg_names) < nargs or not all(arg_names[:nargs]):
+            continue  # unnamed parameters: not callable with a JSON object of named arguments
+        params = dict(zip(arg_names[:nargs], arg_types, strict=True))
+        cache.setdefault(name, []).append(_Function(name, params, frozenset(list(params)[: nargs - ndefaults])))
+    return cache
+
+
+def _call_query(function: _Function, given: list[str]) -> sql.Composed:
+    call = sql.SQL("public.{}({})").format(
+        sql.Identifier(function.name),
+        sql.SQL(", ").join(sql.SQL("{} := a.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in given),
+    )
+    if not given:
+        return sql.SQL("select pg_catalog.to_jsonb({})::text").format(call)
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(function.params[n])) for n in given
+    )
+    return sql.SQL(
+        "select pg_catalog.to_jsonb({})::text from pg_catalog.json_to_record(%s::json) as a({})"
+    ).format(call, columns)
+
+
 def _error(status: int, code: str, message: str, details: str | None = None, hint: str | None = None) -> httpx.Response:
     return httpx.Response(status, json={"code": code, "message": message, "details": details, "hint": hint})
 
@@ -48,15 +95,15 @@ class PostgrestRpcTransport(httpx.AsyncBaseTransport):
         self._dsn = dsn
         self._jwt_secret = jwt_secret
         self._conn: psycopg.AsyncConnection | None = None
-        self._signatures = None
+        self._functions: dict[str, list[_Function]] = {}
         self.requests: list[httpx.Request] = []
         self._lock = asyncio.Lock()  # one request at a time on the single connection
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(self._dsn)
-            cur = await self._conn.execute(SIGNATURES_SQL)
-            self._signatures = parse_signatures(await cur.fetchall())
+            cur = await self._conn.execute(_FUNCTIONS_SQL)
+            self._functions = _schema_cache(await cur.fetchall())
             await self._conn.rollback()
         return self._conn
 
@@ -82,35 +129,30 @@ class PostgrestRpcTransport(httpx.AsyncBaseTransport):
             args = json.loads(request.content or b"{}")
         except json.JSONDecodeError:
             return _error(400, "PGRST102", "Empty or invalid json")
+        if not isinstance(args, dict):
+            return _error(400, "PGRST102", "Empty or invalid json")
         async with self._lock:
             return await self._call(function, args, claims, role)
 
     async def _call(self, function: str, args: dict, claims: dict, role: str) -> httpx.Response:
         conn = await self._connection()
-        assert self._signatures is not None
-        signature = self._signatures.get(function)
-        if signature is None or not set(args) <= set(signature.arg_types):
-            return _error(404, "PGRST202", f"Could not find the function public.{function}({', '.join(sorted(args))})")
-        names = list(args)
-        params = [
-            Jsonb(args[n])
-            if signature.arg_types[n] in ("jsonb", "json")
-            else (
-                args[n]
-                if args[n] is None or isinstance(args[n], list)
-                else str(args[n]).lower()
-                if isinstance(args[n], bool)
-                else str(args[n])
-            )
-            for n in names
-        ]
+        given = list(args)
+        matches = [f for f in self._functions.get(function, [])
+                   if set(given) <= set(f.params) and f.required <= set(given)]
+        if not matches:
+            wanted = f"public.{function}({', '.join(sorted(args))})"
+            return _error(404, "PGRST202", f"Could not find the function {wanted} in the schema cache")
+        if len(matches) > 1:
+            return _error(300, "PGRST203", f"Could not choose the best candidate function: public.{function}")
+        query = _call_query(matches[0], given)
+        params = [json.dumps(args)] if given else []
         try:
             async with conn.transaction():
                 await conn.execute(
                     "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
                     (role, json.dumps(claims)),
                 )
-                cur = await conn.execute(call_sql(function, signature, names), params)
+                cur = await conn.execute(query, params)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             state = exc.sqlstate or "08006"

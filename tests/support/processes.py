@@ -8,12 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ENV = ROOT / "scripts" / "local.env"
@@ -70,18 +71,21 @@ def start(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir
         stderr=subprocess.STDOUT,
     )
     proc = Proc(name, port, popen, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if popen.poll() is not None:
             raise RuntimeError(f"{name} exited early:\n{proc.log()[-3000:]}")
         try:
-            if httpx.get(proc.url + health, timeout=1).status_code == 200:
-                return proc
+            return httpx.get(proc.url + health, timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{name} did not become healthy:\n{proc.log()[-3000:]}")
+            return False
+
+    try:
+        wait_for(f"{name} to answer {health}", healthy, timeout=30, interval=0.1)
+    except AssertionError:
+        proc.kill()
+        raise RuntimeError(f"{name} did not become healthy:\n{proc.log()[-3000:]}") from None
+    return proc
 
 
 def start_sandbox(log_dir: Path, extra_env: Mapping[str, str] | None = None) -> Proc:

@@ -53,7 +53,7 @@ class InMemoryTokenStore:
 
     async def call(self, fn: str, args: dict[str, Any]) -> Any:
         self.calls.append((fn, args))
-        await asyncio.sleep(0)  # a database round trip lets other tasks run
+        await asyncio.sleep(0)  # noqa: TID251 - the fake database's round trip: a yield point, as a real one is
         now = self.clock()
         if fn == "ob_partner_token_get":
             return dict(self.row) if self.row else None
@@ -82,7 +82,7 @@ class FakePartnerAuth:
 
     async def __call__(self) -> str:
         self.calls += 1
-        await asyncio.sleep(0.005)  # a network round trip
+        await asyncio.sleep(0.005)  # noqa: TID251 - the fake authenticate's network round trip
         return f"partner-token-{self.calls}"
 
 
