@@ -2,14 +2,14 @@
 # make test: a throwaway stack on its own port, pgTAP (must PASS), db lint, the generated TypeScript types
 # (fresh), ruff (which also bans sleeping in tests: TID251), mypy, then pytest last.
 #   scripts/test.sh [pytest args]          the full suite (CI runs this)
-#   scripts/test.sh --fast [pytest args]   the same without tests/resilience/ (the resilience and soak-like
-#                                          tests: real process kills, outages, storms): make test-fast
+#   scripts/test.sh --fast [pytest args]   the same without the resilience tests (tests/resilience/: process
+#                                          kills, outages, storms) and the soak-like ones (marked `soak`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scope=()
 if [ "${1:-}" = --fast ]; then
   shift
-  scope=(--ignore=tests/resilience)
+  scope=(--ignore=tests/resilience -m "not soak")
 fi
 export STACK_NAME=test STACK_PORT=${TEST_STACK_PORT:-54329}; export TEST_STACK_NAME=$STACK_NAME TEST_STACK_PORT=$STACK_PORT
 start=$(date +%s)

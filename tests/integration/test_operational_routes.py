@@ -58,6 +58,7 @@ def tagged_url(database_url: str) -> tuple[str, str]:
     return f"{database_url}{sep}application_name={name}", name
 
 
+@pytest.mark.soak
 async def test_a_thousand_scrapes_read_the_job_table_once_per_interval(
         settings_factory, pg: psycopg.Connection, cron_paused: None, tagged_url: tuple[str, str]) -> None:
     url, name = tagged_url

@@ -28,6 +28,7 @@ from tests.unit.webhooks.support import (
 ROUTES = ["/webhooks/connect", "/webhooks/mastercard"]
 ACCEPTABLE = {400, 401, 413}
 fuzz = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
+pytestmark = pytest.mark.soak  # ~1,400 generated deliveries: make test runs them, make test-fast does not
 
 
 @pytest.fixture(scope="module")

@@ -225,6 +225,7 @@ async def test_bank_advance_shadow_appears_then_disappears(client, h, cust):
     assert not set(out["shadowed"]) & txs
 
 
+@pytest.mark.soak
 async def test_generates_100k_transactions_in_a_few_seconds(client, h, app):
     cid = await new_customer(client, h, "big_customer")
     t0 = time.perf_counter()
