@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.support.waiting import wait_for
 
 TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -32,11 +33,9 @@ def job_table_scans(pg: psycopg.Connection) -> int:
 
 def wait_until_gone(pg: psycopg.Connection, application_name: str) -> None:
     """The app's pool has closed; its backends flush their statistics as they exit."""
-    deadline = time.monotonic() + 30
-    while pg.execute("select count(*) from pg_stat_activity where application_name = %s",
-                     (application_name,)).fetchone() != (0,):
-        assert time.monotonic() < deadline, "the app's database sessions did not end"
-        pg.execute("select pg_sleep(0.05)")  # polling the database's own state, not a timing guess
+    wait_for("the app's database sessions to end", lambda: pg.execute(
+        "select count(*) from pg_stat_activity where application_name = %s", (application_name,)).fetchone() == (0,),
+        timeout=30)
 
 
 @pytest.fixture
