@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from service.demo import DEMO_CPA_EMAIL
-from tests.e2e.conftest import wait_for
 from tests.support.processes import ROOT, Proc, local_env
 from tests.support.scan import find_in_database
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("service_proc")
 DEMO_CLIENT_EMAIL = "owner@maple-bakery.test"
