@@ -228,4 +228,4 @@ async def test_syncs_under_mastercard_faults_end_exact_with_bounded_retries(
     # Bounded: at most 3x the fault-free number of requests, and no customer ran away.
     assert attempts_total <= 3 * fault_free_total
     assert max(retries.values()) <= 6 * max(ideal.values())
-    assert sync_s < 45
+    # How long the syncs took is printed above, not asserted: a timing target belongs in `make bench`.
