@@ -12,7 +12,7 @@ create table private.ob_jobs (
   id            bigint generated always as identity primary key,
   kind          text not null check (kind in (
                   'deliver_link', 'sync_customer', 'process_webhook_event',
-                  'check_consent', 'delete_customer')),
+                  'check_consent', 'delete_customer', 'produce_documents')),
   payload       jsonb not null default '{}',
   dedupe_key    text,
   status        text not null default 'queued'
