@@ -15,6 +15,7 @@ ENDPOINTS = {
     "connect",
     "subscriptions",
     "statements",
+    "statement_details",
     "institutions",
     "webhooks",
     "*",

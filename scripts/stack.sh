@@ -145,6 +145,8 @@ up() {
   db_up
   set -a; [ -f "$ROOT/.env" ] && . "$ROOT/.env"; . "$ROOT/scripts/local.env"; set +a
   export DATABASE_URL="postgresql://postgres:postgres@127.0.0.1:$PORT/postgres"
+  # Documents live beside the cluster (storage.objects rows in it, bytes here) and go with `make down`.
+  export OPEN_BANKING_STORAGE_DIR="${OPEN_BANKING_STORAGE_DIR:-$STACK_DIR/documents}"
   start_bg sandbox "$PY" -m sandbox --port "$SANDBOX_PORT"
   wait_http "http://127.0.0.1:$SANDBOX_PORT/_sandbox/health" sandbox
   start_bg service "$PY" -m service serve --port "$SERVICE_PORT"

@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
                     await task
             if own:
                 await svc.finicity.aclose()
+                await svc.close_documents()
                 await svc.rpc.close()
             log.info("service.stopped")
 

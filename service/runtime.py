@@ -14,6 +14,7 @@ import structlog
 
 from service.db.batching import BatchingRpc
 from service.db.port import Rpc
+from service.documents.storage import DocumentStore, create_store
 from service.finicity.client import FinicityClient
 from service.finicity.tokens import PartnerTokenService
 from service.observability import Metrics
@@ -37,8 +38,20 @@ class Services:
     tokens: PartnerTokenService
     metrics: Metrics
     holder_id: str = field(default_factory=process_id)
+    # Where documents go (service/documents/storage.py); made from the settings on first use.
+    document_store: DocumentStore | None = field(default=None, repr=False)
     _webhook_intake: BatchingRpc | None = field(default=None, repr=False)
     _webhook_log: Any = field(default=None, repr=False)
+
+    @property
+    def documents(self) -> DocumentStore:
+        if self.document_store is None:
+            self.document_store = create_store(self.settings)
+        return self.document_store
+
+    async def close_documents(self) -> None:
+        if self.document_store is not None:
+            await self.document_store.close()
 
     @property
     def webhook_intake(self) -> BatchingRpc:

@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import ipaddress
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -138,6 +139,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=15.0, gt=0)
     worker_lease_seconds: int = Field(default=60, ge=5)
     db_pool_max: int = Field(default=10, ge=1, le=100)
+    # Without Supabase (DATABASE_URL only) documents are kept as Storage keeps them: a row in the
+    # database's storage.objects and the bytes in this folder.
+    open_banking_storage_dir: Path = Path("var/documents")
     log_level: str = "INFO"
     log_json: bool = True
 

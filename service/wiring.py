@@ -61,4 +61,5 @@ async def services_for(settings: Settings, **kwargs: object) -> AsyncIterator[Se
         yield services
     finally:
         await services.finicity.aclose()
+        await services.close_documents()
         await services.rpc.close()

@@ -26,6 +26,7 @@ from sandbox.statements import (
 )
 
 PDF = "application/octet-stream"
+# Fault groups: "statements" are the billable downloads (v1 PDF, asset), "statement_details" the listing.
 
 
 def _statement_account(
@@ -76,7 +77,7 @@ async def account_statement(request: Request, customer_id: FromPath[str], accoun
     opt={"op": "GetCustomerAccountMultipleStatement"},
 )
 async def account_statements(request: Request, customer_id: FromPath[str], account_id: FromPath[str]) -> Response:
-    state = await guard(request, "statements")
+    state = await guard(request, "statement_details")
     customer, acct, _ = _statement_account(state, customer_id, account_id)
     now = state.clock.now_int()
     out = []

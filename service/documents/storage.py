@@ -11,7 +11,7 @@ Uploads replace (upsert), so a retried job writes the same object again rather t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from storage3 import AsyncStorageClient
@@ -19,6 +19,9 @@ from storage3._async.file_api import AsyncBucketProxy
 from storage3.exceptions import StorageApiError
 
 from service.documents.local_objects import SERVICE_CLAIMS, LocalObjects
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 BUCKET = "open-banking-documents"
 _REMOVE_BATCH = 1000
@@ -114,3 +117,12 @@ class LocalStore:
 
     async def close(self) -> None:
         await self._objects.close()
+
+
+def create_store(settings: Settings) -> DocumentStore:
+    """Supabase Storage when the service talks to Supabase; the local store with DATABASE_URL."""
+    if settings.database_adapter == "supabase":
+        assert settings.supabase_url is not None and settings.supabase_service_role_key is not None
+        return SupabaseStore(str(settings.supabase_url), settings.supabase_service_role_key.get_secret_value())
+    assert settings.database_url is not None
+    return LocalStore(settings.database_url.get_secret_value(), settings.open_banking_storage_dir)

@@ -150,6 +150,7 @@ class FinicityClient:
         self._sleep = sleep
         self._rng = rng
         self.on_call = on_call
+        self.statement_timeout = STATEMENT_TIMEOUT
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -602,7 +603,7 @@ class FinicityClient:
             "/aggregation/v1/customers/{customerId}/accounts/{accountId}/statement",
             {"customerId": finicity_customer_id, "accountId": account_id},
             params={"index": index},
-            request_timeout=STATEMENT_TIMEOUT,
+            request_timeout=self.statement_timeout,
             accept=BINARY_ACCEPT,
         )
         return self._pdf(response)
@@ -625,7 +626,7 @@ class FinicityClient:
             "GET",
             "/aggregation/v1/customers/{customerId}/assets/{assetId}",
             {"customerId": finicity_customer_id, "assetId": asset_id},
-            request_timeout=STATEMENT_TIMEOUT,
+            request_timeout=self.statement_timeout,
             accept=BINARY_ACCEPT,
         )
         return self._pdf(response)

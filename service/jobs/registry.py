@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.documents.job import produce_documents
 from service.jobs.types import Handler
 from service.sync.consent import check_consent_job
 from service.sync.customer import sync_customer_job
@@ -17,4 +18,5 @@ def default_handlers() -> dict[str, Handler]:
         "process_webhook_event": process_webhook_event,
         "check_consent": check_consent_job,
         "delete_customer": delete_customer_job,
+        "produce_documents": produce_documents,
     }

@@ -331,3 +331,4 @@ as $$
 $$;
 revoke all on function public.ob_documents_list(uuid, integer) from public, anon, authenticated;
 grant execute on function public.ob_documents_list(uuid, integer) to service_role;
+
