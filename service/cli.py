@@ -351,9 +351,11 @@ def demo(database_url: str, sandbox_url: str, service_url: str) -> None:
 
 
 def _attach_optional_groups() -> None:
+    from service.cli_documents import documents
     from service.cli_subscriptions import subscriptions
 
     main.add_command(subscriptions)
+    main.add_command(documents)
 
 
 _attach_optional_groups()

@@ -9,7 +9,6 @@ import asyncio
 import csv
 import io
 import uuid
-import warnings
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
@@ -20,12 +19,9 @@ import httpx
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
-from ofxtools.Parser import OFXTree
-from pypdf import PdfReader
 
 from sandbox.app import create_app as create_sandbox
 from sandbox.config import SandboxConfig
-from service.documents.exports import client_amount
 from service.documents.job import produce_documents
 from service.documents.statements import NOT_CERTIFIED, index_of, wanted_months
 from service.documents.storage import BUCKET, SupabaseStore
@@ -36,6 +32,7 @@ from service.sync.delete import delete_customer
 from service.sync.link import ensure_customer
 from service.wiring import services_for
 from tests.conftest import JWT_SECRET, acting_as
+from tests.support.documents import db_export_rows, ofx_rows, pdf_text
 from tests.support.postgrest import mint_jwt
 from tests.support.processes import local_env
 from tests.support.storage import StorageTransport
@@ -150,14 +147,6 @@ def _documents(pg: psycopg.Connection, client_id: uuid.UUID) -> list[dict[str, A
         ).fetchall()
 
 
-def _ofx(data: bytes) -> Any:
-    tree = OFXTree()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ofxtools skips the private INTU.BID tag, with a warning
-        tree.parse(io.BytesIO(data))
-        return tree.convert().statements[0]
-
-
 async def test_statements_and_exports_land_in_storage_and_only_their_cpa_reads_them(
     services, sandbox, storage, pg, database_url, make_cpa, make_client
 ) -> None:
@@ -215,25 +204,16 @@ async def test_statements_and_exports_land_in_storage_and_only_their_cpa_reads_t
     for doc in statements:
         assert doc["statement_month"] in months
         pdf = await services.documents.get(doc["storage_path"])
-        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+        text = pdf_text(pdf)
         assert f"Account ID: {doc['account_id']}" in text
         assert f"Statement period: {doc['period_start']:%m/%d/%Y} - {doc['period_end']:%m/%d/%Y}" in text
         assert doc["size_bytes"] == len(pdf)
 
     # The QBO files parse with ofxtools and hold exactly the database's posted transactions of the range
     for doc in (d for d in exports if d["format"] == "qbo"):
-        stmt = _ofx(await services.documents.get(doc["storage_path"]))
-        (acct_type,) = [a[2] for a in accounts if a[0] == doc["account_id"]]
-        truth = pg.execute(
-            "select id, amount from public.open_banking_transactions where account_id = %s and status = 'posted' "
-            "and effective_at >= '2025-12-01T00:00:00Z' and effective_at < '2026-12-01T00:00:00Z' "
-            "order by effective_at, id",
-            (doc["account_id"],),
-        ).fetchall()
+        truth = db_export_rows(pg, doc["account_id"], date(2025, 12, 1), date(2026, 11, 30))
         assert truth, "the export range must hold transactions"
-        assert [(int(t.fitid), t.trnamt) for t in stmt.transactions] == [
-            (i, client_amount(a, acct_type)) for i, a in truth
-        ]
+        assert ofx_rows(await services.documents.get(doc["storage_path"])) == truth
         assert doc["transaction_count"] == len(truth)
     csv_doc = next(d for d in exports if d["format"] == "csv")
     rows = list(

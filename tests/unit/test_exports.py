@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import warnings
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ofxtools.Parser import OFXTree
 
 from service.documents.exports import (
     CSV_HEADER,
@@ -24,6 +22,7 @@ from service.documents.exports import (
     write_ofx,
     write_qbo,
 )
+from tests.support.documents import parse_ofx
 
 START, END = date(2025, 1, 1), date(2025, 12, 31)
 NOW = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
@@ -45,14 +44,6 @@ def tx(i: int, amount: str, day: date, account: ExportAccount = CHECKING, **kw) 
         transaction_at=at - timedelta(days=1),
         **kw,
     )
-
-
-def parse_ofx(data: bytes):
-    tree = OFXTree()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ofxtools warns that it skips INTU.BID, a private tag
-        tree.parse(io.BytesIO(data))
-        return tree.convert().statements[0]
 
 
 def test_sign_convention_money_out_is_negative_for_every_type():
