@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +29,7 @@ from tests.e2e.conftest import as_cpa, cpa_view, sandbox_truth, wait_for
 from tests.e2e.test_cpa_story import _complete, _customer_id, _request_link, _sent_link
 from tests.support.documents import db_export_rows, ofx_rows, pdf_text
 from tests.support.postgrest import mint_jwt
-from tests.support.processes import Proc, start_service
+from tests.support.processes import Proc, service_env, start_service
 from tests.support.storage import StorageTransport
 
 STATEMENT_OPS = ("GetCustomerAccountStatement", "GetCustomerAccountMultipleStatement", "GetAssetByCustomerID")
@@ -175,3 +177,22 @@ def test_cpa_gets_statements_and_exports_and_another_cpa_reads_none(
     again = _ask(database_url, cpa, client, {"kind": "statements", "last_n": 3})
     assert _finished(database_url, cpa, again)[:3] == ("succeeded", 9, 0)
     assert _statement_calls(sandbox_api) == before
+
+    # The operator CLI: list, then ask for one more (older) month, run here to the end
+    sandbox_url = str(sandbox_api.base_url).rstrip("/")
+    env = service_env(database_url, sandbox_url, 9, {"OPEN_BANKING_STORAGE_DIR": str(storage_dir)})
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "service", "documents", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    listed = cli("list", str(client), "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 13
+    assert cli("request", str(client), "--last", "2", "--month", "2026-01").returncode == 2
+    month = months_back(end.replace(day=1), 3)
+    made = cli("request", str(client), "--month", f"{month:%Y-%m}")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "succeeded: 3 ready, 0 failed" in made.stdout
+    assert len(cli("list", str(client), "--json").stdout.splitlines()) == 16
