@@ -60,7 +60,7 @@ def _cpa_with_client(pg: psycopg.Connection, name: str) -> tuple[uuid.UUID, uuid
         "insert into auth.users (id, aud, role, email) values (%s, 'authenticated', 'authenticated', %s)",
         (cpa, f"{name}-{cpa.hex[:8]}@example.test"),
     )
-    pg.execute("insert into public.clients (id, user_id, name) values (%s, %s, %s)", (client, cpa, name))
+    pg.execute("insert into public.clients (id, user_id) values (%s, %s)", (client, cpa))
     return cpa, client
 
 

@@ -7,7 +7,7 @@ select plan(36);
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid, req uuid, doc uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a, b) values (tests.create_user('doc-a@cpa.test'), tests.create_user('doc-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'Client of A'), cb = tests.create_client(b, 'Client of B');
+update fx set ca = tests.create_client(a), cb = tests.create_client(b);
 insert into public.open_banking_customers (id, platform_client_id, finicity_customer_id, finicity_username, customer_type)
 select gen_random_uuid(), c, 'doc-fin-' || n, 'doc-user-' || n, 'testing'
   from (select ca as c, 'a' as n from fx union all select cb, 'b' from fx) x;
