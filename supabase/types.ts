@@ -226,6 +226,175 @@ export type Database = {
           },
         ]
       }
+      open_banking_document_requests: {
+        Row: {
+          account_ids: string[] | null
+          created_at: string
+          documents_failed: number | null
+          documents_ready: number | null
+          error_message: string | null
+          finished_at: string | null
+          formats: string[] | null
+          from_date: string | null
+          id: string
+          include_pending: boolean
+          kind: string
+          last_n: number | null
+          platform_client_id: string
+          requested_by: string | null
+          started_at: string | null
+          statement_months: string[] | null
+          status: string
+          to_date: string | null
+          updated_at: string
+        }
+        Insert: {
+          account_ids?: string[] | null
+          created_at?: string
+          documents_failed?: number | null
+          documents_ready?: number | null
+          error_message?: string | null
+          finished_at?: string | null
+          formats?: string[] | null
+          from_date?: string | null
+          id?: string
+          include_pending?: boolean
+          kind: string
+          last_n?: number | null
+          platform_client_id: string
+          requested_by?: string | null
+          started_at?: string | null
+          statement_months?: string[] | null
+          status?: string
+          to_date?: string | null
+          updated_at?: string
+        }
+        Update: {
+          account_ids?: string[] | null
+          created_at?: string
+          documents_failed?: number | null
+          documents_ready?: number | null
+          error_message?: string | null
+          finished_at?: string | null
+          formats?: string[] | null
+          from_date?: string | null
+          id?: string
+          include_pending?: boolean
+          kind?: string
+          last_n?: number | null
+          platform_client_id?: string
+          requested_by?: string | null
+          started_at?: string | null
+          statement_months?: string[] | null
+          status?: string
+          to_date?: string | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_document_requests_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_document_requests_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
+      open_banking_documents: {
+        Row: {
+          account_id: string | null
+          created_at: string
+          error_message: string | null
+          format: string
+          id: string
+          kind: string
+          period_end: string | null
+          period_start: string | null
+          platform_client_id: string
+          request_id: string | null
+          sha256: string | null
+          size_bytes: number | null
+          statement_month: string | null
+          status: string
+          storage_bucket: string
+          storage_path: string | null
+          total_amount: number | null
+          transaction_count: number | null
+          updated_at: string
+        }
+        Insert: {
+          account_id?: string | null
+          created_at?: string
+          error_message?: string | null
+          format: string
+          id?: string
+          kind: string
+          period_end?: string | null
+          period_start?: string | null
+          platform_client_id: string
+          request_id?: string | null
+          sha256?: string | null
+          size_bytes?: number | null
+          statement_month?: string | null
+          status: string
+          storage_bucket?: string
+          storage_path?: string | null
+          total_amount?: number | null
+          transaction_count?: number | null
+          updated_at?: string
+        }
+        Update: {
+          account_id?: string | null
+          created_at?: string
+          error_message?: string | null
+          format?: string
+          id?: string
+          kind?: string
+          period_end?: string | null
+          period_start?: string | null
+          platform_client_id?: string
+          request_id?: string | null
+          sha256?: string | null
+          size_bytes?: number | null
+          statement_month?: string | null
+          status?: string
+          storage_bucket?: string
+          storage_path?: string | null
+          total_amount?: number | null
+          transaction_count?: number | null
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_documents_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_documents_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+          {
+            foreignKeyName: "open_banking_documents_request_id_fkey"
+            columns: ["request_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_document_requests"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       open_banking_institution_logins: {
         Row: {
           aggregation_status_code: number | null
@@ -587,6 +756,32 @@ export type Database = {
       }
       ob_deletion_confirm: {
         Args: { p_deletion_id: number; p_outcome: string }
+        Returns: Json
+      }
+      ob_document_record: { Args: { p_document: Json }; Returns: Json }
+      ob_document_request_get: { Args: { p_id: string }; Returns: Json }
+      ob_document_request_request: { Args: { p_request: Json }; Returns: Json }
+      ob_document_request_update: {
+        Args: {
+          p_documents_failed?: number
+          p_documents_ready?: number
+          p_error_message?: string
+          p_id: string
+          p_status: string
+        }
+        Returns: Json
+      }
+      ob_documents_list: {
+        Args: { p_limit?: number; p_platform_client_id: string }
+        Returns: Json
+      }
+      ob_export_transactions: {
+        Args: {
+          p_account_id: string
+          p_from: string
+          p_include_pending?: boolean
+          p_to: string
+        }
         Returns: Json
       }
       ob_health: { Args: Record<PropertyKey, never>; Returns: Json }

@@ -103,7 +103,9 @@ create table public.open_banking_documents (
   id                  uuid primary key default gen_random_uuid(),
   platform_client_id  uuid not null references public.clients (id) on delete cascade,
   request_id          uuid references public.open_banking_document_requests (id) on delete set null,
-  account_id          text references public.open_banking_accounts (id) on delete set null,
+  -- No foreign key: a statement stays the bank's document of that account and month even when the
+  -- account is no longer linked; the rows go with the client (platform_client_id).
+  account_id          text,
   kind                text not null check (kind in ('statement', 'export')),
   format              text not null check (format in ('pdf', 'csv', 'ofx', 'qbo')),
   statement_month     date check (statement_month is null or extract(day from statement_month) = 1),

@@ -28,7 +28,7 @@ from service.documents.storage import BUCKET, SupabaseStore
 from service.jobs.types import Job
 from service.runtime import Services
 from service.sync.customer import sync_customer
-from service.sync.delete import delete_customer
+from service.sync.delete import forget_client
 from service.sync.link import ensure_customer
 from service.wiring import services_for
 from tests.conftest import JWT_SECRET, acting_as
@@ -263,9 +263,9 @@ async def test_statements_and_exports_land_in_storage_and_only_their_cpa_reads_t
     ).fetchone() == ("succeeded", 9)
     assert len(_documents(pg, client_id)) == len(docs)
 
-    # Deleting the client's bank link removes its objects and document rows
-    result = await delete_customer(services, {"platform_client_id": str(client_id)})
-    assert result["documents"] == len(docs)
+    # Deleting the client (the operator's door) removes its document rows and its Storage folder
+    result = await forget_client(services, client_id)
+    assert result["mastercard"] == "deleted"
     assert pg.execute("select count(*) from storage.objects where name like %s", (f"{client_id}/%",)).fetchone() == (0,)
     assert _documents(pg, client_id) == []
     assert not any((storage.objects.root / BUCKET / str(client_id)).rglob("*.*"))
