@@ -25,12 +25,13 @@ import pytest
 from service.documents.statements import months_back
 from service.documents.storage import BUCKET, SupabaseStore
 from tests.conftest import JWT_SECRET
-from tests.e2e.conftest import as_cpa, cpa_view, sandbox_truth, wait_for
+from tests.e2e.conftest import as_cpa, cpa_view, sandbox_truth
 from tests.e2e.test_cpa_story import _complete, _customer_id, _request_link, _sent_link
 from tests.support.documents import db_export_rows, ofx_rows, pdf_text
 from tests.support.postgrest import mint_jwt
 from tests.support.processes import Proc, service_env, start_service
 from tests.support.storage import StorageTransport
+from tests.support.waiting import wait_for
 
 STATEMENT_OPS = ("GetCustomerAccountStatement", "GetCustomerAccountMultipleStatement", "GetAssetByCustomerID")
 
