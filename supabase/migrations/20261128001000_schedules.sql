@@ -153,8 +153,8 @@ end
 $$;
 revoke all on function private.ob_purge_jobs() from public, anon, authenticated;
 
--- Finished link requests (they hold an email address, a name and a link long expired) and refresh
--- requests, after request_retention_days. Waiting ones are kept.
+-- Finished link requests (they hold an email address, a name and a link long expired), refresh and
+-- document requests, after request_retention_days. Waiting ones are kept.
 create function private.ob_purge_requests()
 returns integer
 language plpgsql
@@ -165,6 +165,7 @@ declare
   v_cutoff timestamptz := private.ob_retention_cutoff('request_retention_days', 90);
   v_links integer;
   v_syncs integer;
+  v_documents integer;
 begin
   delete from public.open_banking_link_requests r
    where r.status in ('sent', 'ready', 'failed') and r.updated_at < v_cutoff;
@@ -172,7 +173,11 @@ begin
   delete from public.open_banking_sync_requests r
    where r.status in ('succeeded', 'failed') and r.updated_at < v_cutoff;
   get diagnostics v_syncs = row_count;
-  return v_links + v_syncs;
+  -- (documents produced keep their rows and files while the client exists; only the request goes)
+  delete from public.open_banking_document_requests r
+   where r.status in ('succeeded', 'partial', 'failed') and r.updated_at < v_cutoff;
+  get diagnostics v_documents = row_count;
+  return v_links + v_syncs + v_documents;
 end
 $$;
 revoke all on function private.ob_purge_requests() from public, anon, authenticated;

@@ -11,8 +11,8 @@
 --   * every base table, in any schema, with a `platform_client_id` column (a new client-scoped table
 --     is covered by carrying that column, as the project's tables do);
 --   * private.ob_webhook_events naming the customer or one of its logins;
---   * private.ob_jobs whose payload names the client, the customer, a login, a request row or a
---     deleted event.
+--   * private.ob_jobs whose payload names the client, the customer, a login, a deleted request row
+--     (any client-scoped `*_requests` table with an `id`) or a deleted event.
 -- A table that names a client some other way must be added there (and to the pgTAP test beside it).
 
 -- =================================================================================================
@@ -51,6 +51,7 @@ declare
   v_fid text;
   v_logins text[];
   v_requests text[];
+  v_ids text[];
   v_names text[];
   v_events text[];
   v_removed jsonb := '{}';
@@ -63,13 +64,7 @@ begin
     from public.open_banking_customers c where c.platform_client_id = p_platform_client_id;
   select coalesce(pg_catalog.array_agg(l.id::text), '{}') into v_logins
     from public.open_banking_institution_logins l where l.platform_client_id = p_platform_client_id;
-  select coalesce(pg_catalog.array_agg(r.id::text), '{}') into v_requests from (
-    select q.id from public.open_banking_link_requests q where q.platform_client_id = p_platform_client_id
-    union all
-    select q.id from public.open_banking_sync_requests q where q.platform_client_id = p_platform_client_id) r;
-  -- Every value that names the client: its uuid, its Mastercard customer, its logins, its requests.
-  v_names := array[p_platform_client_id::text] || v_logins || v_requests
-             || case when v_fid is null then '{}'::text[] else array[v_fid] end;
+  v_requests := '{}';
 
   -- Webhook events about the customer or its logins (with their payloads).
   with gone as (
@@ -83,17 +78,6 @@ begin
   select coalesce(pg_catalog.array_agg(g.id::text), '{}') into v_events from gone g;
   if cardinality(v_events) > 0 then
     v_removed := v_removed || pg_catalog.jsonb_build_object('private.ob_webhook_events', cardinality(v_events));
-  end if;
-
-  -- Jobs whose payload names any of it, or processes one of those events. Earlier delete_customer
-  -- jobs stay: they hold only what their own deletion needs, and finish it.
-  delete from private.ob_jobs j
-   where j.kind <> 'delete_customer'
-     and (exists (select 1 from pg_catalog.jsonb_each_text(j.payload) kv where kv.value = any (v_names))
-          or (j.kind = 'process_webhook_event' and j.payload ->> 'event_id' = any (v_events)));
-  get diagnostics v_n = row_count;
-  if v_n > 0 then
-    v_removed := v_removed || pg_catalog.jsonb_build_object('private.ob_jobs', v_n);
   end if;
 
   -- Every client-scoped table; the ones nothing references first (transactions before accounts
@@ -110,13 +94,38 @@ begin
                   and k.confrelid = pg_catalog.format('%I.%I', c.table_schema, c.table_name)::regclass),
               c.table_schema, c.table_name
   loop
-    execute pg_catalog.format('delete from %I.%I where platform_client_id = $1', v_table.s, v_table.t)
-      using p_platform_client_id;
-    get diagnostics v_n = row_count;
+    if v_table.t like '%\_requests' and exists (
+         select 1 from information_schema.columns i
+          where i.table_schema = v_table.s and i.table_name = v_table.t and i.column_name = 'id') then
+      -- A request row's id is what its job's payload carries (link_request_id, document_request_id...).
+      execute pg_catalog.format('with d as (delete from %I.%I where platform_client_id = $1 returning id::text) '
+                                'select coalesce(pg_catalog.array_agg(d.id), ''{}'') from d', v_table.s, v_table.t)
+        into v_ids using p_platform_client_id;
+      v_requests := v_requests || v_ids;
+      v_n := cardinality(v_ids);
+    else
+      execute pg_catalog.format('delete from %I.%I where platform_client_id = $1', v_table.s, v_table.t)
+        using p_platform_client_id;
+      get diagnostics v_n = row_count;
+    end if;
     if v_n > 0 then
       v_removed := v_removed || pg_catalog.jsonb_build_object(v_table.s || '.' || v_table.t, v_n);
     end if;
   end loop;
+
+  -- Jobs whose payload names the client, its customer, a login or a request row, or processes one
+  -- of the deleted events. Earlier delete_customer jobs stay: they hold only what their own deletion
+  -- needs, and finish it.
+  v_names := array[p_platform_client_id::text] || v_logins || v_requests
+             || case when v_fid is null then '{}'::text[] else array[v_fid] end;
+  delete from private.ob_jobs j
+   where j.kind <> 'delete_customer'
+     and (exists (select 1 from pg_catalog.jsonb_each_text(j.payload) kv where kv.value = any (v_names))
+          or (j.kind = 'process_webhook_event' and j.payload ->> 'event_id' = any (v_events)));
+  get diagnostics v_n = row_count;
+  if v_n > 0 then
+    v_removed := v_removed || pg_catalog.jsonb_build_object('private.ob_jobs', v_n);
+  end if;
 
   if v_fid is null and v_removed = '{}'::jsonb then
     return null;

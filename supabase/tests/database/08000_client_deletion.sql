@@ -11,7 +11,7 @@ returns jsonb language sql as $$
     'p_finicity_customer_id', p_customer, 'p_headers', p_headers, 'p_payload', p_payload,
     'p_verified', p_verified, 'p_event_key', p_event_key))) -> 0
 $$;
-select plan(26);
+select plan(27);
 
 -- Tables and rows of any schema whose text holds p_needle (what a person scanning the database for
 -- the client would find). Skips pg_catalog/information_schema and pgTAP's own bookkeeping.
@@ -54,6 +54,8 @@ select public.ob_transactions_upsert(v.acct, jsonb_build_array(jsonb_build_objec
 insert into public.open_banking_link_requests (platform_client_id, email_to, first_name)
 select a, 'dana@books.test', 'Dana' from fx union all select b, 'other@books.test', 'Olly' from fx;
 insert into public.open_banking_sync_requests (platform_client_id) select a from fx union all select b from fx;
+-- (its insert trigger queues a produce_documents job naming only the request id)
+insert into public.open_banking_document_requests (platform_client_id, kind, last_n) select a, 'statements', 3 from fx;
 update fx set link_a = (select r.id from public.open_banking_link_requests r where r.platform_client_id = fx.a),
               sync_a = (select r.id from public.open_banking_sync_requests r where r.platform_client_id = fx.a);
 select pg_temp.ingest('connect', 'del-evt-a', 'done', 'del-fin-a', '{}',
@@ -95,6 +97,8 @@ select is((select count(*) from pg_temp.rows_naming((select link_a::text from fx
           'the link request (and its deliver_link job) are gone');
 select is((select count(*) from pg_temp.rows_naming((select sync_a::text from fx))), 0::bigint,
           'the refresh request (and its sync job) are gone');
+select is((select count(*) from private.ob_jobs where kind = 'produce_documents'), 0::bigint,
+          'the document request and its job (which names only the request) are gone');
 select is((select count(*) from private.ob_jobs j where j.kind = 'process_webhook_event'
             and not exists (select 1 from private.ob_webhook_events e where e.id = (j.payload ->> 'event_id')::bigint)),
           0::bigint, 'no processing job is left for a deleted event');

@@ -1,7 +1,7 @@
 -- Retention: each purge's body run directly, on rows either side of its cutoff (the schedules
 -- themselves are checked in 06000_cron.sql).
 begin;
-select plan(17);
+select plan(18);
 
 delete from private.ob_webhook_events;
 delete from private.ob_jobs;
@@ -72,11 +72,15 @@ select client, 'dana@client.test', v.status, now() - v.age from fx,
                ('sent', interval '89 days')) v(status, age);
 insert into public.open_banking_sync_requests (platform_client_id, status, updated_at)
 select client, v.status, now() - interval '91 days' from fx, (values ('succeeded'), ('running')) v(status);
-select is(private.ob_purge_requests(), 3,
-          'requests purge: a sent and a failed link request and a succeeded refresh, finished over 90 days ago');
+insert into public.open_banking_document_requests (platform_client_id, kind, last_n, status, updated_at)
+select client, 'statements', 1, v.status, now() - interval '91 days' from fx, (values ('partial'), ('queued')) v(status);
+select is(private.ob_purge_requests(), 4,
+          'requests purge: a sent and a failed link request, a succeeded refresh and a partial document request, '
+          'finished over 90 days ago');
 select set_eq($$select status from public.open_banking_link_requests$$, array['queued', 'sent'],
               'a waiting request and a recent one are kept');
 select set_eq($$select status from public.open_banking_sync_requests$$, array['running'], 'a running refresh is kept');
+select set_eq($$select status from public.open_banking_document_requests$$, array['queued'], 'a waiting document request is kept');
 
 -- pg_cron's run log and the deletion audit ---------------------------------------------------------
 insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, status, start_time, end_time)
