@@ -24,7 +24,10 @@ HTTP_KINDS = {"429", "500", "503", "latency", "token_expiry"}
 WEBHOOK_KINDS = {"webhook_drop", "webhook_duplicate", "webhook_reorder"}
 # Per served transaction row (not per call): the row is sent in a shape the spec does not allow.
 ROW_KINDS = {"malformed_row"}
-KINDS = HTTP_KINDS | WEBHOOK_KINDS | ROW_KINDS
+# Per transactions page after the first (start > 1): a page that lies. `page_empty` answers no rows before
+# `found` is reached; `page_repeat` answers the first page again, whatever `start` asked for.
+PAGE_KINDS = {"page_empty", "page_repeat"}
+KINDS = HTTP_KINDS | WEBHOOK_KINDS | ROW_KINDS | PAGE_KINDS
 
 
 @dataclass
@@ -46,7 +49,7 @@ class Fault:
     def matches(self, group: str) -> bool:
         if self.kind in WEBHOOK_KINDS:
             return group == "webhooks"
-        if self.kind in ROW_KINDS:
+        if self.kind in ROW_KINDS or self.kind in PAGE_KINDS:
             return group == "transactions"
         return self.endpoint in ("*", group)
 

@@ -42,12 +42,16 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz", tags=["operations"])
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    """Ready: settings were valid at start and the database answers."""
+    """Ready: settings were valid at start and the database answers. `partner_auth` says whether partner
+    authentication is held after failures in a row (webhooks are still taken, so it stays 200)."""
+    services = _services(request)
     try:
-        await _services(request).rpc.ping()
+        await services.rpc.ping()
+        auth = await services.rpc.call("ob_partner_auth_state", {})
     except DatabaseUnavailable:
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return Response({"status": "ok", "database": "ok"})
+    services.metrics.partner_auth_blocked.set(1 if auth["held"] else 0)
+    return Response({"status": "ok", "database": "ok", "partner_auth": "held" if auth["held"] else "ok"})
 
 
 @get("/metrics", tags=["operations"], media_type=CONTENT_TYPE_LATEST)

@@ -182,7 +182,8 @@ async def sync(platform_client_id: uuid.UUID) -> None:
             result = await sync_customer(services, customer["finicity_customer_id"], progress=progress)
         console.print(
             f"synced {result.accounts} accounts, {result.transactions} transactions "
-            f"({result.written} written, {result.removed} removed) in {result.pages} pages"
+            f"({result.written} written, {result.removed} removed, {result.quarantined} quarantined) "
+            f"in {result.pages} pages"
         )
 
 
@@ -200,7 +201,7 @@ async def status(platform_client_id: uuid.UUID | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, default=str, indent=2))
         return
     table = Table(
-        "platform client", "badge", "logins", "accounts", "transactions", "consent expires", "last sync", "error"
+        "platform client", "badge", "logins", "accounts", "transactions", "quarantined", "consent expires", "last sync", "error"
     )
     for r in rows:
         table.add_row(
@@ -209,6 +210,7 @@ async def status(platform_client_id: uuid.UUID | None, as_json: bool) -> None:
             str(r["logins"]),
             str(r["accounts"]),
             str(r["transactions"]),
+            str(r.get("quarantined") or 0),
             str(r["consent_expires_at"] or "—"),
             str(r["last_synced_at"] or "never"),
             r["last_error_message"] or r["last_sync_error"] or "",
@@ -258,7 +260,16 @@ async def jobs_list(limit: int) -> None:
 
     async with services_for(_settings()) as services:
         overview = await services.rpc.call("ob_job_overview", {"p_limit": limit})
+        held = await services.rpc.call("ob_transaction_quarantine_summary", {"p_limit": limit})
     console.print(f"counts: {overview['counts']}  oldest due: {float(overview['oldest_due_age_seconds']):.0f}s")
+    if held["rows"]:
+        # Rows a sync could not parse: kept (masked) in private.ob_transaction_quarantine, see the runbook.
+        console.print(f"quarantined transaction rows: {held['rows']} in {held['accounts']} account(s)")
+        for q in held["latest"]:
+            console.print(
+                f"  account …{q['account_id'][-4:]} transaction {q['transaction_id'] or '?'} "
+                f"seen {q['seen_count']}x, last {q['last_seen_at']}: {q['reason'][:80]}"
+            )
     table = Table("id", "kind", "status", "attempts", "next run", "last error")
     for job in overview["problems"]:
         table.add_row(
@@ -284,6 +295,36 @@ async def jobs_retry(job_id: int) -> None:
         err_console.print(f"job {job_id} is not dead or waiting (nothing to retry)")
         sys.exit(1)
     console.print(f"job {job_id} queued again")
+
+
+@main.group()
+def auth() -> None:
+    """The partner-authentication guard: failed authentications in a row, across every process."""
+
+
+@auth.command("status")
+@run_async
+async def auth_status() -> None:
+    from service.wiring import services_for
+
+    async with services_for(_settings()) as services:
+        state = await services.rpc.call("ob_partner_auth_state", {})
+    held = "HELD until " + str(state["held_until"]) if state["held"] else "not held"
+    console.print(f"failed authentications in a row: {state['failures']} ({held})")
+    if state["last_error"]:
+        console.print(f"last refusal at {state['last_failure_at']}: {state['last_error']}")
+
+
+@auth.command("reset")
+@run_async
+async def auth_reset() -> None:
+    """Allow authentication again, after the partner id, secret and app key were checked (see the runbook)."""
+    from service.wiring import services_for
+
+    async with services_for(_settings()) as services:
+        result = await services.rpc.call("ob_partner_auth_reset", {})
+    before = result["before"]
+    console.print(f"reset: {before['failures']} failed authentication(s) in a row cleared; the next call authenticates")
 
 
 @main.group()

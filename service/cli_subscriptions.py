@@ -18,6 +18,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -46,7 +47,9 @@ async def client_from_settings() -> AsyncIterator[FinicityClient]:
                             timeout=finicity_timeout())
     client.token_provider = PartnerTokenService(rpc, client.authenticate,
                                                 TokenCipher(settings.open_banking_encryption_key),
-                                                holder_id=process_id())
+                                                holder_id=process_id(),
+                                                auth_failure_limit=settings.open_banking_auth_failure_limit,
+                                                auth_hold=timedelta(minutes=settings.open_banking_auth_hold_minutes))
     try:
         yield client
     finally:

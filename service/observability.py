@@ -127,6 +127,17 @@ class Metrics:
         )
         self.sync_rows = Counter("ob_sync_rows_total", "Rows written by syncs", ["table"], registry=r)
         self.token_refreshes = Counter("ob_partner_token_refreshes_total", "Partner authentications", registry=r)
+        self.transactions_quarantined = Counter(
+            "ob_transactions_quarantined_total", "Transaction rows that did not parse, kept in quarantine", registry=r
+        )
+        self.partner_auth_failures = Counter(
+            "ob_partner_auth_failures_total", "Refused partner authentications made by this process", registry=r
+        )
+        self.partner_auth_blocked = Gauge(
+            "ob_partner_auth_blocked",
+            "1 while partner authentication is held after failures in a row (any process); see /readyz",
+            registry=r,
+        )
         self._webhook_children: dict[tuple[str, str], Any] = {}
 
     def webhook_outcome(self, source: str, outcome: str) -> Any:

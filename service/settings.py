@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     open_banking_backfill_months: int = Field(default=24, ge=1, le=120)
     open_banking_overlap_days: int = Field(default=10, ge=0, le=90)
     open_banking_consent_warning_days: int = Field(default=14, ge=1, le=180)
+    # Failed partner authentications in a row (all processes) before authentication is held; Mastercard
+    # locks the partner account at five. Then held this long (0: until `python -m service auth reset`).
+    open_banking_auth_failure_limit: int = Field(default=2, ge=1, le=3)
+    open_banking_auth_hold_minutes: int = Field(default=30, ge=0, le=24 * 60)
     open_banking_request_fix_links: bool = False
     webhook_signature_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
     webhook_signature_message_format: str = Field(default="body.timestamp", pattern="^(body.timestamp|timestamp.body)$")

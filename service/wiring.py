@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 
@@ -46,7 +47,19 @@ def build_services(
         metrics.token_refreshes.inc()
         return await finicity.authenticate()
 
-    tokens = PartnerTokenService(rpc, authenticate, TokenCipher(settings.open_banking_encryption_key), holder)
+    def auth_refused(held: bool) -> None:
+        metrics.partner_auth_failures.inc()
+        metrics.partner_auth_blocked.set(1 if held else 0)
+
+    tokens = PartnerTokenService(
+        rpc,
+        authenticate,
+        TokenCipher(settings.open_banking_encryption_key),
+        holder,
+        auth_failure_limit=settings.open_banking_auth_failure_limit,
+        auth_hold=timedelta(minutes=settings.open_banking_auth_hold_minutes),
+        on_auth_failure=auth_refused,
+    )
     finicity.token_provider = tokens
     return Services(settings=settings, rpc=rpc, finicity=finicity, tokens=tokens, metrics=metrics, holder_id=holder)
 

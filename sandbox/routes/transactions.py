@@ -12,7 +12,7 @@ from litestar.params import FromPath
 
 from sandbox.auth import guard
 from sandbox.errors import JSON, error, invalid_param
-from sandbox.faults import corrupt_rows
+from sandbox.faults import PAGE_KINDS, corrupt_rows, fire
 from sandbox.routes.common import bool_param, get_account, get_customer, int_param
 
 
@@ -33,11 +33,15 @@ def _page(request: Request, customer, account_id: str | None) -> Response:
         raise error(400, 41004, "Limit cannot be less than one.")
     if limit > 1000:
         raise invalid_param("limit", "cannot be greater than 1000")
+    state = request.app.state.sandbox
+    lie = next((f.kind for f in fire(state.faults, "transactions", PAGE_KINDS)), None) if start > 1 else None
+    if lie == "page_repeat":
+        start = 1
     rule = request.app.state.config.transaction_date_filter
     found, items = customer.index(account_id, include_pending, rule).page(
         from_date, to_date, start, limit, sort == "desc"
     )
-    items = corrupt_rows(request.app.state.sandbox, customer, items)
+    items = [] if lie == "page_empty" else corrupt_rows(state, customer, items)
     more = "true" if start - 1 + len(items) < found else "false"
     head = (
         f'{{"found":{found},"displaying":{len(items)},"moreAvailable":"{more}","fromDate":"{from_date}",'

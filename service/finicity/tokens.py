@@ -13,7 +13,11 @@ RPC contract (fixed, see supabase/migrations):
   -> {granted, token_ciphertext, expires_at}: the stored token if it is valid for more than
   p_min_valid_seconds (granted=false); else the lease if nobody else holds one (granted=true: we
   authenticate and put); else granted=false and we poll.
-- `ob_partner_token_put(p_holder, p_token_ciphertext, p_expires_at)` -> {stored: true}; releases the lease.
+- `ob_partner_token_put(p_holder, p_token_ciphertext, p_expires_at)` -> {stored: true}; releases the lease
+  and clears the failed-authentication count.
+- `ob_partner_auth_attempt(p_holder, p_limit, p_hard_limit)` -> {allowed, failures, held_until}: asked under
+  the lease before every authentication; `ob_partner_auth_failed(...)` counts a refusal, holds further
+  attempts once p_limit are in a row (for p_hold_seconds, or until `auth reset`), and releases the lease.
 
 Forced refresh (after a 401 rejected the token): the stored token is still "valid" by its clock, so
 begin_refresh is called with p_min_valid_seconds above the whole lifetime, which no stored token can
@@ -56,6 +60,20 @@ class TokenDecryptError(ValueError):
 class TokenServiceUnavailable(FinicityError):
     reason = "Could not obtain a session with the bank-data provider; the request will be retried later."
     retryable = True
+
+
+# Mastercard locks the partner account at five failed authentications in a row: never make a fourth
+# by ourselves (a timed hold allows one attempt after it passes; this is the last of them).
+AUTH_HARD_LIMIT = 4
+
+
+class AuthenticationHeld(AuthenticationFailed):
+    """Authentication is held after failures in a row (every process): no call was made."""
+
+    reason = (
+        "Our credentials for the bank-data provider were refused repeatedly; authentication is paused until "
+        "an operator checks them (python -m service auth reset)."
+    )
 
 
 class TokenCipher:
@@ -110,9 +128,14 @@ class PartnerTokenService:
         lifetime: timedelta = timedelta(hours=2),
         lease_seconds: int = 30,
         poll_interval: float = 0.1,
-        auth_failure_hold: timedelta = timedelta(minutes=5),
+        auth_failure_limit: int = 2,
+        auth_hold: timedelta = timedelta(minutes=30),
+        on_auth_failure: Callable[[bool], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`auth_failure_limit` failed authentications in a row (counted in the database, across every
+        process) hold all authentication for `auth_hold` (zero: until `python -m service auth reset`).
+        `on_auth_failure(held)` is told of each refused authentication (metrics)."""
         self._rpc = rpc
         self._authenticate = client_authenticate
         self._cipher = cipher
@@ -122,12 +145,13 @@ class PartnerTokenService:
         self._lifetime = lifetime
         self._lease_seconds = lease_seconds
         self._poll_interval = poll_interval
-        self._auth_failure_hold = auth_failure_hold
+        self._auth_limit = auth_failure_limit
+        self._auth_hold_seconds = int(auth_hold.total_seconds())
+        self._on_auth_failure = on_auth_failure
         self._sleep = sleep
         self._lock = asyncio.Lock()
         self._cached: _Token | None = None
         self._rejected: str | None = None
-        self._auth_failure: tuple[AuthenticationFailed, datetime] | None = None
         self.authentications = 0  # partner-auth calls made by this instance (for bench and tests)
 
     @property
@@ -186,19 +210,41 @@ class PartnerTokenService:
             await self._sleep(self._poll_interval)
 
     async def _refresh_under_lease(self) -> _Token:
-        if self._auth_failure is not None:
-            error, at = self._auth_failure
-            # Five failed partner authentications lock the account: don't let retries spend them.
-            if self._clock() - at < self._auth_failure_hold:
-                raise error
-            self._auth_failure = None
+        # Five failed partner authentications lock the account: the count lives in the database, so
+        # every process and every CLI run sees the same one, and nobody spends the last attempts.
+        gate = await self._rpc.call(
+            "ob_partner_auth_attempt",
+            {"p_holder": self._holder, "p_limit": self._auth_limit, "p_hard_limit": AUTH_HARD_LIMIT},
+        )
+        if not gate or not gate.get("allowed"):
+            await self._release_lease()
+            raise AuthenticationHeld(
+                None, None, f"{gate.get('failures') if gate else '?'} failed authentications in a row; "
+                f"held until {gate.get('held_until') if gate else '?'} or `python -m service auth reset`"
+            )
         issued_at = self._clock()
         self.authentications += 1
         try:
             value = await self._authenticate()
         except AuthenticationFailed as exc:
-            self._auth_failure = (exc, self._clock())
-            log.error("finicity.partner_auth_failed", finicity_code=exc.code)
+            state = await self._rpc.call(
+                "ob_partner_auth_failed",
+                {
+                    "p_holder": self._holder,
+                    "p_error": f"{exc.code}: {exc.message}",
+                    "p_limit": self._auth_limit,
+                    "p_hold_seconds": self._auth_hold_seconds,
+                    "p_hard_limit": AUTH_HARD_LIMIT,
+                },
+            )
+            held = bool(state and state.get("held_until"))
+            log.error("finicity.partner_auth_failed", finicity_code=exc.code, failures_in_a_row=state.get("failures"),
+                      held=held)
+            if self._on_auth_failure is not None:
+                self._on_auth_failure(held)
+            raise
+        except BaseException:
+            await self._release_lease()  # a transport failure is not a refusal: let the next holder try
             raise
         token = _Token(value, issued_at + self._lifetime)
         await self._rpc.call(
@@ -211,6 +257,15 @@ class PartnerTokenService:
         )
         log.info("finicity.partner_token_refreshed", expires_at=token.expires_at.isoformat())
         return token
+
+    async def _release_lease(self) -> None:
+        try:
+            await self._rpc.call(
+                "ob_partner_token_begin_refresh",
+                {"p_holder": self._holder, "p_lease_seconds": 0, "p_min_valid_seconds": self._force_min_valid_seconds},
+            )
+        except Exception:  # the lease expires by itself anyway
+            log.warning("finicity.partner_token_lease_release_failed")
 
     def _decode(self, row: Any) -> tuple[_Token | None, bool]:
         """(token, undecryptable) from a {token_ciphertext, expires_at} row; (None, False) if empty."""

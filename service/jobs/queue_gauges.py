@@ -37,6 +37,7 @@ class QueueGauges:
                 return
             try:
                 overview = await services.rpc.call("ob_job_overview", {"p_limit": 0})
+                auth = await services.rpc.call("ob_partner_auth_state", {})
             except DatabaseUnavailable:
                 log.warning("metrics.queue_unavailable")
                 return
@@ -48,3 +49,5 @@ class QueueGauges:
             for status in STATUSES:
                 services.metrics.queue_depth.labels(status=status).set(overview["counts"].get(status, 0))
             services.metrics.queue_oldest_age.set(float(overview["oldest_due_age_seconds"]))
+            # Held partner authentication is database state too: every replica reports it (alert rule).
+            services.metrics.partner_auth_blocked.set(1 if auth and auth["held"] else 0)

@@ -3,8 +3,10 @@
 Webhooks are doorbells; the API is the truth. Each page of up to 1,000 transactions is one RPC
 (one transaction in Postgres). The next page is fetched while the previous one is written, so
 the network and the database work at the same time, and at most two pages are held in memory.
-After an account's whole window was read, rows in that window the bank no longer has (a pending
-row that posted under a new id, a shadow row) are removed.
+After an account's whole window was read (the pager raises instead of handing over a partial read),
+rows in that window the bank no longer has (a pending row that posted under a new id, a shadow row)
+are removed: only rows whose transaction and posted dates both lie in the window, since the API may
+filter on either. A row that does not parse goes to the quarantine; the rest of its page is written.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service.finicity.errors import UnexpectedResponse
 from service.jobs.types import Job, PermanentJobError
 from service.sync.mapping import map_account, map_transaction, sync_window, to_epoch
+from service.sync.quarantine import quarantine_entry
 
 if TYPE_CHECKING:
     from service.finicity.models import TransactionPage
@@ -42,6 +44,7 @@ class SyncResult:
     written: int = 0
     removed: int = 0
     pages: int = 0
+    quarantined: int = 0  # rows that did not parse, kept in private.ob_transaction_quarantine
     accounts_removed: int = 0
     per_account: dict[str, int] = field(default_factory=dict)
 
@@ -128,7 +131,11 @@ async def sync_customer(
     services.metrics.sync_rows.labels(table="accounts").inc(len(accounts))
 
     cursors = {
-        c["account_id"]: c for c in await rpc.call("ob_sync_cursor", {"p_finicity_customer_id": finicity_customer_id})
+        c["account_id"]: c
+        for c in await rpc.call(
+            "ob_sync_cursor",
+            {"p_finicity_customer_id": finicity_customer_id, "p_overlap_days": settings.open_banking_overlap_days},
+        )
     }
     gone = sorted(set(cursors) - {a.id for a in accounts})
     if gone:
@@ -147,6 +154,8 @@ async def sync_customer(
                 run_started_at,
                 last_posted_at=_parse_ts(cursor.get("last_posted_at")),
                 oldest_pending_at=_parse_ts(cursor.get("oldest_pending_at")),
+                earliest_recent_at=_parse_ts(cursor.get("earliest_recent_at")),
+                quarantined_from=_parse_ts(cursor.get("quarantined_from")),
                 backfill_months=settings.open_banking_backfill_months,
                 overlap_days=settings.open_banking_overlap_days,
             )
@@ -167,9 +176,13 @@ async def sync_customer(
             result.per_account[account_id] = read
             result.transactions += read
 
-    async with asyncio.TaskGroup() as group:
-        for account in accounts:
-            group.create_task(one_account(account.id))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for account in accounts:
+                group.create_task(one_account(account.id))
+    except ExceptionGroup as failed:
+        # The first account's error as itself (typed, with its `reason`), not wrapped in a group.
+        raise failed.exceptions[0] from None
 
     await rpc.call("ob_customer_sync_finished", {"p_finicity_customer_id": finicity_customer_id})
     if accounts:
@@ -187,6 +200,7 @@ async def sync_customer(
         rows=result.transactions,
         written=result.written,
         removed=result.removed,
+        quarantined=result.quarantined,
         pages=result.pages,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
@@ -221,14 +235,20 @@ async def _sync_account(
     try:
         while (item := await pages.get()) is not None:
             page, fetched_at = item
-            if page.rejected:
-                # Until rows can be quarantined, a page with a row we cannot read fails the read whole.
-                raise UnexpectedResponse(200, None, page.rejected[0].reason)
             rows = [map_transaction(t) for t in page.transactions]
-            written = await services.rpc.call(
-                "ob_transactions_upsert",
-                {"p_account_id": account_id, "p_transactions": rows, "p_fetched_at": fetched_at},
-            )
+            args: dict[str, Any] = {"p_account_id": account_id, "p_transactions": rows, "p_fetched_at": fetched_at}
+            if page.rejected:
+                # Rows that do not parse are kept (masked) in the quarantine; the rest of the page is written.
+                args["p_rejected"] = [quarantine_entry(r, start) for r in page.rejected]
+                result.quarantined += len(page.rejected)
+                services.metrics.transactions_quarantined.inc(len(page.rejected))
+                log.warning(
+                    "sync.rows_quarantined",
+                    account_id=account_id,
+                    rows=len(page.rejected),
+                    reasons=sorted({r.reason for r in page.rejected})[:3],
+                )
+            written = await services.rpc.call("ob_transactions_upsert", args)
             read += len(rows)
             result.pages += 1
             result.written += written["written"]

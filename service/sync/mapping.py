@@ -62,6 +62,7 @@ def map_transaction(tx: Transaction) -> dict[str, Any]:
     categorization = tx.categorization
     return {
         "id": tx.id,
+        "unique_transaction_id": tx.unique_transaction_id,
         "amount": tx.amount,
         "description": tx.description,
         "memo": tx.memo,
@@ -82,16 +83,25 @@ def sync_window(
     oldest_pending_at: dt.datetime | None,
     backfill_months: int,
     overlap_days: int,
+    earliest_recent_at: dt.datetime | None = None,
+    quarantined_from: dt.datetime | None = None,
 ) -> tuple[dt.datetime, dt.datetime]:
-    """[from, to] for one account: a full backfill first, then from the last posted date minus
-    an overlap (late-posting rows), or from the oldest pending row if that is earlier, so a
-    pending row that posts under a new id is always inside a window that is reconciled."""
-    backfill_start = now - dt.timedelta(days=round(backfill_months * 30.44))
+    """[from, to] for one account: a full backfill first, then from the last posted date minus an overlap
+    (late-posting rows), or from the oldest pending row, or from the earliest transaction date of a row
+    posted within the overlap, whichever is earliest. So every row that may still change (a pending row
+    posting under a new id, a recent row turning shadow) has both its dates inside a window that is
+    reconciled, whichever date the API filters on. The backfill reaches one overlap further back than
+    `backfill_months`, so rows posted inside the history but transacted just before it are read too.
+    While rows of the account are quarantined, the window also reaches back to them, so a row that
+    parses now is read again and leaves the quarantine."""
+    overlap = dt.timedelta(days=overlap_days)
+    backfill_start = now - dt.timedelta(days=round(backfill_months * 30.44)) - overlap
     if last_posted_at is None:
         start = backfill_start
     else:
-        start = last_posted_at - dt.timedelta(days=overlap_days)
-        if oldest_pending_at is not None:
-            start = min(start, oldest_pending_at)
+        start = last_posted_at - overlap
+        for earlier in (oldest_pending_at, earliest_recent_at, quarantined_from):
+            if earlier is not None:
+                start = min(start, earlier)
         start = max(start, backfill_start)
     return start, now

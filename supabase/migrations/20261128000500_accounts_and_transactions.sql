@@ -132,12 +132,61 @@ revoke all on function public.ob_accounts_delete(text, text[], timestamptz) from
 grant execute on function public.ob_accounts_delete(text, text[], timestamptz) to service_role;
 
 -- =================================================================================================
+-- private.ob_transaction_quarantine
+-- Transaction rows Mastercard sent that do not match the spec (a null status, an amount that is not a
+-- number): kept, not dropped in silence, so an operator sees them (`status`, `jobs list`). The raw row is
+-- stored with account numbers masked. A later sync that parses the row removes it (ob_transactions_upsert).
+-- Service-only: the CPA never reads it.
+-- =================================================================================================
+
+create table private.ob_transaction_quarantine (
+  account_id          text not null references public.open_banking_accounts (id) on delete cascade,
+  platform_client_id  uuid not null references public.clients (id) on delete cascade,
+  row_key             text not null,      -- the transaction id, or a hash of the row when it has none
+  transaction_id      bigint,
+  raw                 jsonb not null,     -- the row as sent, account numbers masked
+  reason              text not null,      -- where it failed, never the values
+  read_from           timestamptz not null, -- syncs read back to here until the row parses (ob_sync_cursor)
+  seen_count          integer not null default 1,
+  first_seen_at       timestamptz not null,
+  last_seen_at        timestamptz not null,
+  primary key (account_id, row_key)
+);
+revoke all on private.ob_transaction_quarantine from public, anon, authenticated;
+grant all on private.ob_transaction_quarantine to service_role;
+create index ob_transaction_quarantine_client_idx on private.ob_transaction_quarantine (platform_client_id);
+
+-- Functions ----------------------------------------------------------------------------------------
+
+-- For operators (`jobs list`): how many rows are held, for how many accounts, and the latest few.
+create function public.ob_transaction_quarantine_summary(p_limit integer default 10)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.jsonb_build_object(
+    'rows', (select count(*) from private.ob_transaction_quarantine),
+    'accounts', (select count(distinct q.account_id) from private.ob_transaction_quarantine q),
+    'latest', coalesce((select pg_catalog.jsonb_agg(x order by x.last_seen_at desc) from (
+        select q.account_id, q.platform_client_id, q.transaction_id, q.reason, q.seen_count, q.first_seen_at,
+               q.last_seen_at
+          from private.ob_transaction_quarantine q
+         order by q.last_seen_at desc limit greatest(p_limit, 0)) x), '[]'::jsonb))
+$$;
+revoke all on function public.ob_transaction_quarantine_summary(integer) from public, anon, authenticated;
+grant execute on function public.ob_transaction_quarantine_summary(integer) to service_role;
+
+-- =================================================================================================
 -- public.open_banking_transactions
 -- =================================================================================================
 
 create table public.open_banking_transactions (
-  id                   bigint primary key,                  -- Finicity transaction id
+  -- Mastercard's transaction ids are unique per account only ("use the transaction ID along with an
+  -- accountId"), so the key is (account_id, id).
   account_id           text not null references public.open_banking_accounts (id) on delete cascade,
+  id                   bigint not null,                     -- Finicity transaction id
+  unique_transaction_id text,                               -- "accountId-transactionId", when Mastercard sends it
   platform_client_id   uuid not null references public.clients (id) on delete cascade,
   amount               numeric(19, 4) not null,
   description          text,
@@ -145,7 +194,8 @@ create table public.open_banking_transactions (
   status               text not null check (status in ('pending', 'posted')),
   transaction_at       timestamptz,
   posted_at            timestamptz,
-  -- The date Mastercard filters on: postedDate for posted rows, transactionDate for pending ones.
+  -- The date the app sorts on: postedDate for posted rows, transactionDate for pending ones. (Which date
+  -- Mastercard's range filter uses is not documented; reconcile looks at both dates, never at this one alone.)
   effective_at         timestamptz generated always as (coalesce(posted_at, transaction_at)) stored,
   category             text,
   payee                text,
@@ -153,7 +203,8 @@ create table public.open_banking_transactions (
   type                 text,
   source_fetched_at    timestamptz not null,
   created_at           timestamptz not null default statement_timestamp(),
-  updated_at           timestamptz not null default statement_timestamp()
+  updated_at           timestamptz not null default statement_timestamp(),
+  primary key (account_id, id)
 );
 revoke all on public.open_banking_transactions from public, anon, authenticated;
 grant select on public.open_banking_transactions to authenticated;
@@ -171,8 +222,11 @@ create index open_banking_transactions_client_idx on public.open_banking_transac
 
 -- One page (up to 1,000 mapped rows) in one statement. `shadow` rows are removed, never stored.
 -- Every row the page holds gets this fetch's time (so reconcile knows it was seen), but only
--- rows whose values changed count as `written` and get a new updated_at.
-create function public.ob_transactions_upsert(p_account_id text, p_transactions jsonb, p_fetched_at timestamptz)
+-- rows whose values changed count as `written` and get a new updated_at. Rows of the page that did not
+-- parse (p_rejected: {row_key, transaction_id, raw (masked), reason}) go to the quarantine; a row that
+-- parses now leaves it.
+create function public.ob_transactions_upsert(
+  p_account_id text, p_transactions jsonb, p_fetched_at timestamptz, p_rejected jsonb default null)
 returns jsonb
 language plpgsql
 security definer
@@ -182,6 +236,7 @@ declare
   v_client uuid;
   v_written integer;
   v_removed integer := 0;
+  v_released integer := 0;
 begin
   select a.platform_client_id into v_client from public.open_banking_accounts a where a.id = p_account_id;
   if v_client is null then
@@ -198,40 +253,68 @@ begin
 
   with written as (
     insert into public.open_banking_transactions as t
-           (id, account_id, platform_client_id, amount, description, memo, status, transaction_at, posted_at,
-            category, payee, check_number, type, source_fetched_at)
-    select s.id, p_account_id, v_client, s.amount, s.description, s.memo, s.status, s.transaction_at,
-           s.posted_at, s.category, s.payee, s.check_number, s.type, p_fetched_at
+           (id, account_id, unique_transaction_id, platform_client_id, amount, description, memo, status,
+            transaction_at, posted_at, category, payee, check_number, type, source_fetched_at)
+    select s.id, p_account_id, s.unique_transaction_id, v_client, s.amount, s.description, s.memo, s.status,
+           s.transaction_at, s.posted_at, s.category, s.payee, s.check_number, s.type, p_fetched_at
       from pg_catalog.jsonb_to_recordset(p_transactions) as s(
-             id bigint, amount numeric, description text, memo text, status text, transaction_at timestamptz,
-             posted_at timestamptz, category text, payee text, check_number text, type text)
+             id bigint, unique_transaction_id text, amount numeric, description text, memo text, status text,
+             transaction_at timestamptz, posted_at timestamptz, category text, payee text, check_number text,
+             type text)
      where s.status in ('pending', 'posted')
-    on conflict (id) do update
-       set amount = excluded.amount, description = excluded.description, memo = excluded.memo,
+    on conflict (account_id, id) do update
+       set unique_transaction_id = excluded.unique_transaction_id,
+           amount = excluded.amount, description = excluded.description, memo = excluded.memo,
            status = excluded.status, transaction_at = excluded.transaction_at, posted_at = excluded.posted_at,
            category = excluded.category, payee = excluded.payee, check_number = excluded.check_number,
            type = excluded.type, source_fetched_at = excluded.source_fetched_at,
            updated_at = case
              when (t.amount, t.description, t.memo, t.status, t.transaction_at, t.posted_at, t.category, t.payee,
-                   t.check_number, t.type)
+                   t.check_number, t.type, t.unique_transaction_id)
                   is distinct from
                   (excluded.amount, excluded.description, excluded.memo, excluded.status, excluded.transaction_at,
-                   excluded.posted_at, excluded.category, excluded.payee, excluded.check_number, excluded.type)
+                   excluded.posted_at, excluded.category, excluded.payee, excluded.check_number, excluded.type,
+                   excluded.unique_transaction_id)
              then pg_catalog.statement_timestamp() else t.updated_at end
-     where t.account_id = excluded.account_id and t.source_fetched_at <= excluded.source_fetched_at
+     where t.source_fetched_at <= excluded.source_fetched_at
     returning t.updated_at = pg_catalog.statement_timestamp() as changed
   )
   select count(*) filter (where changed) into v_written from written;
+
+  -- Rows quarantined earlier that parse now (or are shadows now) leave the quarantine.
+  if exists (select 1 from private.ob_transaction_quarantine q where q.account_id = p_account_id) then
+    delete from private.ob_transaction_quarantine q
+     where q.account_id = p_account_id
+       and q.row_key in (select e ->> 'id' from pg_catalog.jsonb_array_elements(p_transactions) e);
+    get diagnostics v_released = row_count;
+  end if;
+  if p_rejected is not null and pg_catalog.jsonb_array_length(p_rejected) > 0 then
+    insert into private.ob_transaction_quarantine as q
+           (account_id, platform_client_id, row_key, transaction_id, raw, reason, read_from, first_seen_at, last_seen_at)
+    select p_account_id, v_client, r.row_key, r.transaction_id, r.raw, pg_catalog.left(r.reason, 300),
+           coalesce(r.read_from, p_fetched_at), p_fetched_at, p_fetched_at
+      from pg_catalog.jsonb_to_recordset(p_rejected)
+             as r(row_key text, transaction_id bigint, raw jsonb, reason text, read_from timestamptz)
+    on conflict (account_id, row_key) do update
+       set raw = excluded.raw, reason = excluded.reason, seen_count = q.seen_count + 1,
+           read_from = least(q.read_from, excluded.read_from),
+           last_seen_at = greatest(q.last_seen_at, excluded.last_seen_at);
+  end if;
   return pg_catalog.jsonb_build_object('received', pg_catalog.jsonb_array_length(p_transactions),
-                                       'written', v_written, 'removed', v_removed);
+                                       'written', v_written, 'removed', v_removed,
+                                       'quarantined', coalesce(pg_catalog.jsonb_array_length(p_rejected), 0),
+                                       'released', v_released);
 end
 $$;
-revoke all on function public.ob_transactions_upsert(text, jsonb, timestamptz) from public, anon, authenticated;
-grant execute on function public.ob_transactions_upsert(text, jsonb, timestamptz) to service_role;
+revoke all on function public.ob_transactions_upsert(text, jsonb, timestamptz, jsonb) from public, anon, authenticated;
+grant execute on function public.ob_transactions_upsert(text, jsonb, timestamptz, jsonb) to service_role;
 
--- After every page of [p_from, p_to] was read in a run that started at p_run_started_at: rows in
--- that range the run did not see are gone at the bank (a pending row that posted under a new id,
--- a shadow row). Rows written by a newer run are newer than p_run_started_at and stay.
+-- After every page of [p_from, p_to] was read in a run that started at p_run_started_at: rows the run
+-- did not see are gone at the bank (a pending row that posted under a new id, a shadow row), but only
+-- where the API must have returned them. The spec does not say which date its range filter uses, so a
+-- row is removed only when every date it could have filtered on (transaction and posted date) lies in
+-- the window: a row transacted before p_from and posted inside it may simply not have been asked for.
+-- Rows written by a newer run are newer than p_run_started_at and stay.
 create function public.ob_transactions_reconcile(
   p_account_id text, p_from timestamptz, p_to timestamptz, p_run_started_at timestamptz)
 returns jsonb
@@ -244,7 +327,9 @@ declare
 begin
   delete from public.open_banking_transactions t
    where t.account_id = p_account_id
-     and t.effective_at >= p_from and t.effective_at <= p_to
+     and t.effective_at >= p_from and t.effective_at <= p_to   -- the index range; the two lines below decide
+     and (t.transaction_at is null or (t.transaction_at >= p_from and t.transaction_at <= p_to))
+     and (t.posted_at is null or (t.posted_at >= p_from and t.posted_at <= p_to))
      and t.source_fetched_at < p_run_started_at;
   get diagnostics v_removed = row_count;
   return pg_catalog.jsonb_build_object('removed', v_removed);
@@ -253,9 +338,11 @@ $$;
 revoke all on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz) from public, anon, authenticated;
 grant execute on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz) to service_role;
 
--- Where each account's next sync should start: the last posted date (minus the caller's overlap)
--- or the oldest pending row, whichever is earlier; null for a first backfill.
-create function public.ob_sync_cursor(p_finicity_customer_id text)
+-- Where each account's next sync should start: the last posted date minus the overlap, the oldest pending
+-- row, the earliest transaction date of a row posted within the overlap, or the oldest quarantined row,
+-- whichever is earliest; null for a first backfill. The last one keeps every row that may still change (late shadows) wholly inside
+-- the next window, so reconcile may remove it whichever date the API filters on.
+create function public.ob_sync_cursor(p_finicity_customer_id text, p_overlap_days integer default 10)
 returns jsonb
 language sql stable
 security definer
@@ -263,17 +350,25 @@ set search_path = ''
 as $$
   select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'account_id', a.id,
-           'last_posted_at', (select max(t.posted_at) from public.open_banking_transactions t
-                               where t.account_id = a.id and t.status = 'posted'),
+           'last_posted_at', l.last_posted_at,
            'oldest_pending_at', (select min(t.transaction_at) from public.open_banking_transactions t
-                                  where t.account_id = a.id and t.status = 'pending'))
+                                  where t.account_id = a.id and t.status = 'pending'),
+           'earliest_recent_at', (select min(least(t.transaction_at, t.posted_at))
+                                    from public.open_banking_transactions t
+                                   where t.account_id = a.id and t.status = 'posted'
+                                     and t.effective_at >= l.last_posted_at
+                                                           - pg_catalog.make_interval(days => p_overlap_days)),
+           'quarantined_from', (select min(q.read_from) from private.ob_transaction_quarantine q
+                                 where q.account_id = a.id))
          order by a.id), '[]'::jsonb)
     from public.open_banking_accounts a
     join public.open_banking_customers c on c.id = a.customer_id
+    cross join lateral (select max(t.posted_at) as last_posted_at from public.open_banking_transactions t
+                         where t.account_id = a.id and t.status = 'posted') l
    where c.finicity_customer_id = p_finicity_customer_id
 $$;
-revoke all on function public.ob_sync_cursor(text) from public, anon, authenticated;
-grant execute on function public.ob_sync_cursor(text) to service_role;
+revoke all on function public.ob_sync_cursor(text, integer) from public, anon, authenticated;
+grant execute on function public.ob_sync_cursor(text, integer) to service_role;
 
 -- =================================================================================================
 -- public.open_banking_balance_snapshots

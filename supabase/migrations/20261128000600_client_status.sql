@@ -52,7 +52,9 @@ as $$
            s.last_synced_at, cu.last_sync_error, s.last_error_message,
            (select count(*) from public.open_banking_accounts a where a.customer_id = cu.id) as accounts,
            (select count(*) from public.open_banking_transactions t
-              join public.open_banking_accounts a on a.id = t.account_id where a.customer_id = cu.id) as transactions
+              join public.open_banking_accounts a on a.id = t.account_id where a.customer_id = cu.id) as transactions,
+           (select count(*) from private.ob_transaction_quarantine q
+             where q.platform_client_id = s.platform_client_id) as quarantined
       from public.open_banking_client_status s
       left join public.open_banking_customers cu on cu.platform_client_id = s.platform_client_id
      where (p_platform_client_id is null and (cu.id is not null or exists (

@@ -86,7 +86,7 @@ async def test_money_travels_exactly_through_the_adapter(rpc, pg, make_cpa, make
             ],
         },
     )
-    assert result == {"received": 1, "written": 1, "removed": 0}
+    assert result == {"received": 1, "written": 1, "removed": 0, "quarantined": 0, "released": 0}
     balance = pg.execute("select balance from public.open_banking_accounts where id = %s", (account_id,)).fetchone()
     amount = pg.execute(
         "select amount from public.open_banking_transactions where account_id = %s", (account_id,)

@@ -1,7 +1,7 @@
 -- Service RPCs (called as service_role): the partner-token cache with its one-refresher lease,
 -- customer upsert, out-of-order link status events, and customer deletion cascading.
 begin;
-select plan(34);
+select plan(43);
 
 update private.ob_partner_tokens set token_ciphertext = null, expires_at = null, refreshed_at = null,
        refresh_holder = null, refresh_lease_until = null, refresh_count = 0;
@@ -51,6 +51,31 @@ update private.ob_partner_tokens set refresh_lease_until = now() - interval '1 s
 select tests.as_service_role();
 select is(public.ob_partner_token_begin_refresh('h3') ->> 'granted', 'true',
           'a token expiring within p_min_valid_seconds is refreshed, and an expired lease is taken over');
+
+-- failed partner authentications, counted across processes -------------------------------------
+select tests.clear_auth();
+update private.ob_partner_tokens set auth_failures = 0, auth_held_until = null, refresh_holder = null, refresh_lease_until = null;
+select tests.as_service_role();
+select is(public.ob_partner_auth_attempt('a1', 2) ->> 'allowed', 'false', 'no lease, no attempt');
+select public.ob_partner_token_begin_refresh('a1', 30, 999999);
+select is(public.ob_partner_auth_attempt('a1', 2) ->> 'allowed', 'true', 'the lease holder may authenticate');
+select is(public.ob_partner_auth_failed('a1', '10001: Invalid credentials', 2, 1800) -> 'failures', '1'::jsonb,
+          'a refusal is counted...');
+select is((select refresh_holder from private.ob_partner_tokens), null, '...and the lease is released at once');
+select public.ob_partner_token_begin_refresh('a2', 30, 999999);
+select is(public.ob_partner_auth_attempt('a2', 2) ->> 'allowed', 'true', 'another process may try once more');
+select public.ob_partner_auth_failed('a2', '10001: Invalid credentials', 2, 1800);
+select public.ob_partner_token_begin_refresh('a3', 30, 999999);
+select is(public.ob_partner_auth_attempt('a3', 2) ->> 'allowed', 'false', 'after 2 in a row nobody authenticates');
+select is(public.ob_partner_auth_state() - 'held_until' - 'last_failure_at',
+          '{"held": true, "failures": 2, "last_error": "10001: Invalid credentials"}'::jsonb, 'the state says held');
+select tests.clear_auth();
+update private.ob_partner_tokens set auth_held_until = now() - interval '1 second';
+select tests.as_service_role();
+select is(public.ob_partner_auth_attempt('a3', 2) ->> 'allowed', 'true', 'a timed hold that passed allows one attempt');
+select is(public.ob_partner_auth_reset() -> 'before' -> 'failures', '2'::jsonb, 'auth reset clears the count');
+select tests.clear_auth();
+update private.ob_partner_tokens set auth_failures = 0, auth_held_until = null, refresh_holder = null, refresh_lease_until = null;
 
 -- customers ------------------------------------------------------------------------------------
 select tests.clear_auth();

@@ -1,7 +1,7 @@
 -- Service RPCs for accounts and transactions: pages upsert in one call, exact money, one balance
 -- snapshot per account per day, and the guard: an older fetch never overwrites a newer row.
 begin;
-select plan(30);
+select plan(42);
 
 create temp table fx (a uuid, ca uuid, cb uuid) on commit drop;
 grant select on fx to public;
@@ -53,7 +53,8 @@ select is(public.ob_transactions_upsert('acct-1',
   '[{"id":981,"amount":"-1234.5678","status":"posted","posted_at":"2026-01-05T00:00:00Z","transaction_at":"2026-01-04T00:00:00Z","description":"RENT"},
     {"id":982,"amount":"10.00","status":"pending","transaction_at":"2026-01-09T00:00:00Z","description":"COFFEE"},
     {"id":983,"amount":"99.99","status":"posted","posted_at":"2026-01-06T00:00:00Z","description":"REFUND"}]',
-  '2026-01-10 10:00Z'), '{"removed": 0, "written": 3, "received": 3}'::jsonb, 'a page of three transactions is written');
+  '2026-01-10 10:00Z'), '{"removed": 0, "written": 3, "received": 3, "released": 0, "quarantined": 0}'::jsonb,
+  'a page of three transactions is written');
 select results_eq($$select amount, amount::text, effective_at, platform_client_id from public.open_banking_transactions where id = 981$$,
                   $$select -1234.5678::numeric, '-1234.5678'::text, '2026-01-05 00:00Z'::timestamptz, ca from fx$$,
                   'amounts are exact numeric (-1234.5678), effective_at is the posted date, the client is the account''s');
@@ -76,7 +77,7 @@ select results_eq($$select status, amount, source_fetched_at from public.open_ba
 select is(public.ob_transactions_upsert('acct-1', '[{"id":983,"amount":"99.99","status":"shadow"}]', '2026-01-10 09:00Z') ->> 'removed', '0',
           'a shadow marker from an older fetch does not remove a newer row');
 select is(public.ob_transactions_upsert('acct-1', '[{"id":983,"amount":"99.99","status":"shadow"},{"id":984,"amount":"1","status":"shadow"}]',
-                                        '2026-01-10 12:00Z'), '{"removed": 1, "written": 0, "received": 2}'::jsonb,
+                                        '2026-01-10 12:00Z'), '{"removed": 1, "written": 0, "received": 2, "released": 0, "quarantined": 0}'::jsonb,
           'shadow rows are removed, never stored');
 select is((select count(*) from public.open_banking_transactions where id in (983, 984)), 0::bigint, 'no shadow row is left');
 select throws_ok($$select public.ob_transactions_upsert('no-such-account', '[]', now())$$, 'P0002', null, 'an unknown account is refused (P0002)');
@@ -106,6 +107,53 @@ select is(public.ob_transactions_reconcile('acct-1', '2026-01-01 00:00Z', '2026-
           'reconcile removes only the unseen rows (982, 987), not 981 which the run saw unchanged');
 select is(array(select id from public.open_banking_transactions where account_id = 'acct-1' order by id), array[981, 986]::bigint[],
           'after a run that saw only 981 (unchanged), 981 is still there (and 986, outside the range)');
+
+-- both dates: a row transacted before the window and posted inside it may not have been asked for ------
+select public.ob_transactions_upsert('acct-1',
+  '[{"id":990,"amount":"1","status":"posted","transaction_at":"2026-01-20T00:00:00Z","posted_at":"2026-01-23T00:00:00Z"},
+    {"id":991,"amount":"2","status":"posted","transaction_at":"2026-01-22T00:00:00Z","posted_at":"2026-01-23T00:00:00Z"},
+    {"id":992,"amount":"3","status":"pending","transaction_at":"2026-01-22T00:00:00Z"}]', '2026-01-24 10:00Z');
+select is(public.ob_transactions_reconcile('acct-1', '2026-01-21 00:00Z', '2026-01-25 00:00Z', '2026-01-24 11:00Z') -> 'removed', '2'::jsonb,
+          'reconcile of [Jan 21, Jan 25] removes the unseen rows whose every date is inside (991, 992)...');
+select is(array(select id from public.open_banking_transactions where account_id = 'acct-1' and id >= 990), array[990]::bigint[],
+          '...and keeps 990: transacted Jan 20, it is outside the window if the API filters on transactionDate');
+
+-- ids are unique per account only -------------------------------------------------------------------
+select public.ob_accounts_upsert('acct-fin-b', '[{"id":"acct-b1","institution_login_id":980000002}]', '2026-01-10 10:00Z');
+select is(public.ob_transactions_upsert('acct-b1',
+  '[{"id":981,"unique_transaction_id":"acct-b1-981","amount":"42","status":"posted","posted_at":"2026-01-05T00:00:00Z"}]',
+  '2026-01-10 10:00Z') ->> 'written', '1', 'the same transaction id in another client''s account is written');
+select results_eq($$select account_id, amount, platform_client_id, unique_transaction_id from public.open_banking_transactions where id = 981 order by account_id$$,
+                  $$select 'acct-1'::text, -1234.5678::numeric, ca, null::text from fx
+                    union all select 'acct-b1', 42::numeric, cb, 'acct-b1-981' from fx$$,
+                  'both rows of id 981 are kept, each with its own account, client and uniqueTransactionId');
+
+-- quarantine ----------------------------------------------------------------------------------------
+select is(public.ob_transactions_upsert('acct-b1', '[]', '2026-01-11 10:00Z',
+  '[{"row_key":"995","transaction_id":995,"raw":{"id":995,"status":null,"memo":"FROM ACCT ****9012"},"reason":"Expected `str`, got `null` - at `$.status`"}]')
+  ->> 'quarantined', '1', 'a row that did not parse is quarantined');
+select results_eq($$select account_id, platform_client_id, transaction_id, raw ->> 'memo', seen_count from private.ob_transaction_quarantine$$,
+                  $$select 'acct-b1'::text, cb, 995::bigint, 'FROM ACCT ****9012'::text, 1 from fx$$,
+                  'the quarantine keeps the account, the client, the id and the (masked) raw row');
+select public.ob_transactions_upsert('acct-b1', '[]', '2026-01-12 10:00Z',
+  '[{"row_key":"995","transaction_id":995,"raw":{"id":995},"reason":"again"}]');
+select is((select seen_count from private.ob_transaction_quarantine where row_key = '995'), 2, 'seen again: counted, not duplicated');
+select is(public.ob_transaction_quarantine_summary(5) - 'latest', '{"rows": 1, "accounts": 1}'::jsonb,
+          'the summary counts quarantined rows and accounts');
+select is(public.ob_transactions_upsert('acct-b1', '[{"id":995,"amount":"1","status":"posted","posted_at":"2026-01-11T00:00:00Z"}]',
+                                        '2026-01-13 10:00Z') ->> 'released', '1',
+          'a later page that parses the row releases it...');
+select is((select count(*) from private.ob_transaction_quarantine), 0::bigint, '...and the quarantine is empty');
+select tests.clear_auth();
+select tests.authenticate_as((select a from fx));
+select throws_ok($$select count(*) from private.ob_transaction_quarantine$$, '42501', null, 'a CPA cannot read the quarantine');
+select tests.clear_auth();
+
+-- cursor ---------------------------------------------------------------------------------------------
+select tests.as_service_role();
+select results_eq($$select c ->> 'last_posted_at', c ->> 'earliest_recent_at' from jsonb_array_elements(public.ob_sync_cursor('acct-fin-a', 10)) c$$,
+                  $$values ('2026-01-23T00:00:00+00:00'::text, '2026-01-20T00:00:00+00:00'::text)$$,
+                  'the cursor names the earliest transaction date of rows posted within the overlap (990: Jan 20)');
 select tests.clear_auth();
 
 select * from finish();

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from service.finicity.errors import AuthenticationFailed
 from service.finicity.tokens import (
+    AuthenticationHeld,
     PartnerTokenService,
     TokenCipher,
     TokenDecryptError,
@@ -43,13 +44,16 @@ class Lease:
 
 
 class InMemoryTokenStore:
-    """Exactly the contract of ob_partner_token_get / _begin_refresh / _put (service/finicity/tokens.py)."""
+    """Exactly the contract of ob_partner_token_get / _begin_refresh / _put and ob_partner_auth_attempt /
+    _failed (service/finicity/tokens.py)."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.row: dict[str, str] | None = None
         self.lease: Lease | None = None
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.failures = 0  # failed authentications in a row (private.ob_partner_tokens.auth_failures)
+        self.held_until: datetime | None = None
 
     async def call(self, fn: str, args: dict[str, Any]) -> Any:
         self.calls.append((fn, args))
@@ -72,7 +76,25 @@ class InMemoryTokenStore:
                 "expires_at": datetime.fromisoformat(args["p_expires_at"]).isoformat(),
             }
             self.lease = None
+            self.failures, self.held_until = 0, None
             return {"stored": True}
+        if fn == "ob_partner_auth_attempt":
+            holds = self.lease is not None and self.lease.holder == args["p_holder"]
+            passed = self.held_until is not None and self.held_until <= now
+            allowed = holds and self.failures < args["p_hard_limit"] and (self.failures < args["p_limit"] or passed)
+            return {"allowed": allowed, "failures": self.failures, "held_until": self.held_until}
+        if fn == "ob_partner_auth_failed":
+            self.failures += 1
+            hold = args["p_hold_seconds"]
+            if self.failures >= args["p_hard_limit"] or (self.failures >= args["p_limit"] and hold <= 0):
+                self.held_until = datetime.max.replace(tzinfo=UTC)
+            elif self.failures >= args["p_limit"]:
+                self.held_until = now + timedelta(seconds=hold)
+            else:
+                self.held_until = None
+            if self.lease and self.lease.holder == args["p_holder"]:
+                self.lease = None
+            return {"failures": self.failures, "held_until": self.held_until}
         raise AssertionError(f"unknown function {fn}")
 
 
@@ -292,7 +314,7 @@ async def test_waiting_for_another_holders_lease_is_bounded(
     assert auth.calls == 0
 
 
-async def test_rejected_partner_credentials_are_not_retried_straight_away(
+async def test_two_processes_with_a_wrong_secret_make_two_authentications_in_all(
     store: InMemoryTokenStore, cipher: TokenCipher, clock: Clock
 ) -> None:
     attempts = 0
@@ -302,12 +324,41 @@ async def test_rejected_partner_credentials_are_not_retried_straight_away(
         attempts += 1
         raise AuthenticationFailed(401, 10001, "Invalid credentials")
 
-    tokens = service(store, refused, cipher, clock)
+    processes = [service(store, refused, cipher, clock, holder=h) for h in ("p1", "p2")]
+    for _ in range(10):
+        for tokens in processes:
+            with pytest.raises(AuthenticationFailed):
+                await tokens.get()
+    assert attempts == 2 and store.failures == 2  # Mastercard locks at five
+    clock.advance(timedelta(minutes=29))
+    with pytest.raises(AuthenticationHeld):
+        await processes[0].get()
+    assert attempts == 2
+    # A timed hold lets one attempt through when it passes, then holds again; the fourth failure in a
+    # row holds until an operator resets, and there is never a fifth.
+    for _ in range(4):
+        clock.advance(timedelta(minutes=31))
+        for tokens in processes:
+            with pytest.raises(AuthenticationFailed):
+                await tokens.get()
+    assert attempts == 4 and store.held_until == datetime.max.replace(tzinfo=UTC)
+
+
+async def test_a_hold_of_zero_waits_for_the_operator_and_a_success_clears_the_count(
+    store: InMemoryTokenStore, auth: FakePartnerAuth, cipher: TokenCipher, clock: Clock
+) -> None:
+    async def refused() -> str:
+        raise AuthenticationFailed(401, 10001, "Invalid credentials")
+
+    held: list[bool] = []
+    bad = service(store, refused, cipher, clock, auth_hold=timedelta(0), on_auth_failure=held.append)
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
-            await tokens.get()
-    assert attempts == 1  # five failures lock the partner account
-    clock.advance(timedelta(minutes=6))
-    with pytest.raises(AuthenticationFailed):
-        await tokens.get()
-    assert attempts == 2
+            await bad.get()
+    clock.advance(timedelta(days=1))
+    with pytest.raises(AuthenticationHeld):
+        await bad.get()
+    assert held == [False, True] and store.failures == 2
+    store.failures, store.held_until = 0, None  # python -m service auth reset
+    assert await service(store, auth, cipher, clock, holder="p2").get() == "partner-token-1"
+    assert store.failures == 0
