@@ -201,7 +201,8 @@ async def status(platform_client_id: uuid.UUID | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, default=str, indent=2))
         return
     table = Table(
-        "platform client", "badge", "logins", "accounts", "transactions", "quarantined", "consent expires", "last sync", "error"
+        "platform client", "badge", "logins", "accounts", "transactions", "quarantined", "consent expires",
+        "last sync", "error",
     )
     for r in rows:
         table.add_row(
