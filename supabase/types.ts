@@ -615,6 +615,7 @@ export type Database = {
           status: string
           transaction_at: string | null
           type: string | null
+          unique_transaction_id: string | null
           updated_at: string
         }
         Insert: {
@@ -634,6 +635,7 @@ export type Database = {
           status: string
           transaction_at?: string | null
           type?: string | null
+          unique_transaction_id?: string | null
           updated_at?: string
         }
         Update: {
@@ -653,6 +655,7 @@ export type Database = {
           status?: string
           transaction_at?: string | null
           type?: string | null
+          unique_transaction_id?: string | null
           updated_at?: string
         }
         Relationships: [
@@ -865,6 +868,22 @@ export type Database = {
         }
         Returns: Json
       }
+      ob_partner_auth_attempt: {
+        Args: { p_hard_limit?: number; p_holder: string; p_limit: number }
+        Returns: Json
+      }
+      ob_partner_auth_failed: {
+        Args: {
+          p_error: string
+          p_hard_limit?: number
+          p_hold_seconds: number
+          p_holder: string
+          p_limit: number
+        }
+        Returns: Json
+      }
+      ob_partner_auth_reset: { Args: Record<PropertyKey, never>; Returns: Json }
+      ob_partner_auth_state: { Args: Record<PropertyKey, never>; Returns: Json }
       ob_partner_token_begin_refresh: {
         Args: {
           p_holder: string
@@ -892,7 +911,7 @@ export type Database = {
         Returns: Json
       }
       ob_sync_cursor: {
-        Args: { p_finicity_customer_id: string }
+        Args: { p_finicity_customer_id: string; p_overlap_days?: number }
         Returns: Json
       }
       ob_sync_request_update: {
@@ -903,6 +922,10 @@ export type Database = {
           p_status: string
           p_transactions?: number
         }
+        Returns: Json
+      }
+      ob_transaction_quarantine_summary: {
+        Args: { p_limit?: number }
         Returns: Json
       }
       ob_transactions_reconcile: {
@@ -918,6 +941,7 @@ export type Database = {
         Args: {
           p_account_id: string
           p_fetched_at: string
+          p_rejected?: Json
           p_transactions: Json
         }
         Returns: Json
