@@ -372,3 +372,9 @@ def override_setting(database_url: str) -> Iterator[Callable[[str, str], None]]:
                 conn.execute("delete from private.ob_settings where key = %s", (key,))
             else:
                 conn.execute("update private.ob_settings set value = %s where key = %s", (value, key))
+
+
+def date_filter_rules() -> list[str]:
+    """The sandbox date-filter rules the heavy tests run under: `transactionDate` (the one a window by
+    posted date gets wrong) in make test, both in make soak (RESILIENCE_DATE_FILTERS)."""
+    return os.environ.get("RESILIENCE_DATE_FILTERS", "transactionDate").split(",")

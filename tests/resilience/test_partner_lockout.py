@@ -74,6 +74,8 @@ def test_two_replicas_with_a_wrong_secret_authenticate_twice_in_all_and_never_lo
         status = subprocess.run([sys.executable, "-m", "service", "auth", "status"], env=env,
                                 capture_output=True, text=True, timeout=60, check=True).stdout
         assert "failed authentications in a row: 2 (HELD until" in status
+        for proc in replicas:  # the runbook: stop the replicas with the wrong secret, fix it, then reset
+            proc.kill()
         reset = subprocess.run([sys.executable, "-m", "service", "auth", "reset"], env=env,
                                capture_output=True, text=True, timeout=60, check=True).stdout
         assert "2 failed authentication(s) in a row cleared" in reset

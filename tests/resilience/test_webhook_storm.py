@@ -22,11 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
 from service.sync.link import ensure_customer
 from service.wiring import services_for
+from tests.e2e.conftest import sandbox_truth
+from tests.resilience.conftest import complete_connect, date_filter_rules, db_truth
 from tests.resilience.support_faults import compact
 from tests.support.processes import Proc, local_env
 from tests.support.waiting import wait_for
@@ -137,6 +140,14 @@ def storm_customers(database_url: str, settings_factory, make_cpa, make_client, 
                 ids = {}
                 for client in clients:
                     ids[await ensure_customer(services, client, "Storm")] = client
+                # Customers whose last session succeeds hold a small history at the bank (Connect completed
+                # without webhooks: the storm's own events are the doorbells), so the syncs `done` rings
+                # have rows to copy. The others have no accounts, so no sync proves their link works.
+                for n, finicity_id in enumerate(sorted(ids)):
+                    if n >= CUSTOMERS * ERROR_SHARE:
+                        await services.finicity.send_connect_email(
+                            finicity_id, f"storm-{n}@client.test", "Storm", "http://127.0.0.1:9/done", None)
+                        complete_connect(sandbox.url, finicity_id, accounts=1, months=1, per_month=12, seed=n)
                 return ids
 
         return asyncio.run(create())
@@ -144,12 +155,13 @@ def storm_customers(database_url: str, settings_factory, make_cpa, make_client, 
     return make
 
 
+@pytest.mark.parametrize("rule", date_filter_rules())
 def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_converges(
-    database_url: str, pg: psycopg.Connection[Any], fresh_queue: None, sandbox_factory: Callable[..., Proc],
-    service_factory: Callable[..., Proc], storm_customers,
+    rule: str, database_url: str, pg: psycopg.Connection[Any], fresh_queue: None,
+    sandbox_factory: Callable[..., Proc], service_factory: Callable[..., Proc], storm_customers,
 ) -> None:
     rng = random.Random(20261128)
-    sandbox = sandbox_factory()
+    sandbox = sandbox_factory({"SANDBOX_TRANSACTION_DATE_FILTER": rule})
     customers = storm_customers(sandbox)  # finicity customer id -> platform client id
     env = {"LOG_LEVEL": "WARNING", "WORKER_CONCURRENCY": "8", "WORKER_POLL_SECONDS": "1"}
     # Two replicas behind a "load balancer" (the senders alternate between them), as production may run.
@@ -236,6 +248,15 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
     wrong = {c: (expected[c], actual.get(c)) for c in customers if actual.get(c) != expected[c]}
     final_counts = Counter(status for status, _ in actual.values())
     type_counts = Counter(e.event_type for e in events)
+    # Every customer whose last session succeeded ends with exactly the bank's posted + pending rows.
+    synced = [c for c in customers if finals[c] == "done"]
+    api = httpx.Client(base_url=sandbox.url, timeout=60)
+    rows = lost = extra = 0
+    for c in synced:
+        bank, db = sandbox_truth(api, c), db_truth(database_url, customers[c])
+        rows += sum(n for n, _, _ in bank.values())
+        lost += sum(len(ids - db.get(a, (0, 0, frozenset()))[2]) for a, (_, _, ids) in bank.items())
+        extra += sum(len(ids - bank.get(a, (0, 0, frozenset()))[2]) for a, (_, _, ids) in db.items())
 
     print(
         f"\n[webhook storm] delivered {len(results)} ({DELIVERIES - distinct_n} duplicates, random order) to "
@@ -248,7 +269,10 @@ def test_a_storm_of_duplicated_reordered_webhooks_stores_each_event_once_and_con
         f"\n  event types {dict(type_counts)}"
         f"\n  final link status {dict(final_counts)}; expected {dict(Counter(s for s, _ in expected.values()))}; "
         f"wrong {len(wrong)}; lost 0 = {distinct_n - len(per_message) == 0}, duplicated {len(stored_twice)}"
+        f"\n  transactions (filter={rule}): {len(synced)} synced customers, rows compared {rows}, "
+        f"lost {lost}, extra {extra}"
     )
+    assert rows > 0 and (lost, extra) == (0, 0)
 
     assert statuses == {202: DELIVERIES}
     assert len(stored_true) == distinct_n and set(stored_true.values()) == {1}
