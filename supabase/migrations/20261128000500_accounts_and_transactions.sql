@@ -123,6 +123,9 @@ begin
    where a.customer_id = v_customer.id and a.id = any (p_account_ids)
      and (p_event_at is null or a.source_fetched_at < p_event_at);
   get diagnostics v_deleted = row_count;
+  delete from private.ob_transaction_quarantine q
+   where q.account_id = any (p_account_ids)
+     and not exists (select 1 from public.open_banking_accounts a where a.id = q.account_id);
   select count(*) into v_kept from public.open_banking_accounts a
    where a.customer_id = v_customer.id and a.id = any (p_account_ids);
   return pg_catalog.jsonb_build_object('deleted', v_deleted, 'kept_newer', v_kept);
@@ -140,7 +143,10 @@ grant execute on function public.ob_accounts_delete(text, text[], timestamptz) t
 -- =================================================================================================
 
 create table private.ob_transaction_quarantine (
-  account_id          text not null references public.open_banking_accounts (id) on delete cascade,
+  -- No foreign key to the account: client deletion (private.ob_forget_client) orders tables by how many
+  -- foreign keys point at them, and one more at accounts would put them after customers. Rows go with
+  -- their client (platform_client_id), with their account (ob_accounts_delete), or when they parse.
+  account_id          text not null,
   platform_client_id  uuid not null references public.clients (id) on delete cascade,
   row_key             text not null,      -- the transaction id, or a hash of the row when it has none
   transaction_id      bigint,
