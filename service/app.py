@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.db.port import DatabaseUnavailable
 from service.jobs.queue_gauges import QueueGauges
-from service.jobs.registry import default_handlers
+from service.jobs.registry import default_drains, default_handlers
 from service.jobs.worker import Worker
 from service.observability import configure_logging
 from service.runtime import Services
@@ -105,6 +105,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_work
                 default_handlers(),
                 concurrency=settings.worker_concurrency,
                 poll_seconds=settings.worker_poll_seconds,
+                drains=default_drains(),
             )
             app.state.worker = worker
             background.append(asyncio.create_task(worker.run(), name="worker"))

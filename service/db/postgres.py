@@ -4,11 +4,11 @@ one statement per RPC call, and LISTEN ob_jobs for wake-ups."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import psycopg
 import structlog
 from psycopg.types.json import Jsonb
@@ -19,6 +19,10 @@ from service.db.port import DatabaseUnavailable, RpcError, WakeHandler
 from service.db.signatures import SIGNATURES_SQL, Signature, call_sql, parse_signatures
 
 log = structlog.get_logger(__name__)
+
+# Results are JSON text; numbers with a fraction become exact Decimals (msgspec: a few times faster
+# than the json module on the large results of batch claims).
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 # SQLSTATE classes that mean "try again later", not "your call is wrong".
 _TRANSIENT_PREFIXES = ("08", "53", "57P", "40001", "40P01", "55P03", "57014")
@@ -101,7 +105,7 @@ class PostgresRpc:
                 raise RpcError(function, exc.sqlstate, diag.message_primary or str(exc)) from exc
         if row is None or row[0] is None:
             return None
-        return json.loads(row[0], parse_float=Decimal)
+        return _decoder.decode(row[0])
 
     async def ping(self) -> None:
         try:

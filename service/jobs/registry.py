@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from service.documents.job import produce_documents
-from service.jobs.types import Handler
+from service.jobs.types import Drain, Handler
 from service.sync.consent import check_consent_job
 from service.sync.customer import sync_customer_job
 from service.sync.delete import delete_customer_job
 from service.sync.link import deliver_link
-from service.webhooks.process import process_webhook_event
+from service.webhooks.process import drain_webhook_events, process_webhook_event
 
 
 def default_handlers() -> dict[str, Handler]:
@@ -20,3 +20,8 @@ def default_handlers() -> dict[str, Handler]:
         "delete_customer": delete_customer_job,
         "produce_documents": produce_documents,
     }
+
+
+def default_drains() -> list[Drain]:
+    """Kinds also claimed and finished in batches (the one-job handler above stays for stragglers)."""
+    return [drain_webhook_events]

@@ -29,3 +29,6 @@ class PermanentJobError(Exception):
 
 
 Handler = Callable[["Services", Job], Awaitable[None]]
+
+# Claims and finishes a batch of jobs itself; returns how many it claimed (0: nothing due).
+Drain = Callable[["Services"], Awaitable[int]]

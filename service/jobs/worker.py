@@ -2,8 +2,11 @@
 completes, fails (backoff, `dead` after max attempts in SQL) or, on shutdown, releases them.
 
 Woken by NOTIFY (postgres adapter), POST /internal/wake (pg_net on hosted Supabase) or a slow
-poll. Leases are extended while a job runs, so a crashed process's jobs come back after one
-lease, and a long backfill is never taken over while alive.
+poll. Kinds that are cheap and come by the thousand (webhook events) may also have a *drain*: a
+function that claims and finishes a whole batch of them itself; the worker runs it in a loop of its
+own beside the one-job-at-a-time claims, so a storm of events never waits behind a long backfill.
+Leases are extended while a job runs, so a crashed process's jobs come back after one lease, and a
+long backfill is never taken over while alive.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from service.db.port import DatabaseUnavailable
-from service.jobs.types import Handler, Job, PermanentJobError
+from service.jobs.types import Drain, Handler, Job, PermanentJobError
 
 if TYPE_CHECKING:
     from service.runtime import Services
@@ -42,6 +46,7 @@ class Worker:
         lease_seconds: int | None = None,
         poll_seconds: float = 15.0,
         worker_id: str | None = None,
+        drains: Sequence[Drain] = (),
     ) -> None:
         self._services = services
         self._rpc = services.rpc
@@ -52,6 +57,8 @@ class Worker:
         self._poll = poll_seconds
         self.worker_id = worker_id or services.holder_id
         self._wake = asyncio.Event()
+        self._drains = list(drains)
+        self._drain_wake = asyncio.Event()
         self._stopping = False
         self._running: dict[int, asyncio.Task[None]] = {}
         self.completed = 0
@@ -60,6 +67,7 @@ class Worker:
 
     def wake(self, _reason: str | None = None) -> None:
         self._wake.set()
+        self._drain_wake.set()
 
     @property
     def busy(self) -> int:
@@ -68,6 +76,34 @@ class Worker:
     async def run(self) -> None:
         """Claim-and-run loop; returns after stop()."""
         log.info("worker.started", worker=self.worker_id, concurrency=self._concurrency)
+        drain_loops = [asyncio.create_task(self._drain_loop(drain), name="drain") for drain in self._drains]
+        try:
+            await self._claim_loop()
+        finally:
+            for task in drain_loops:
+                task.cancel()
+            await asyncio.gather(*drain_loops, return_exceptions=True)
+
+    async def _drain_loop(self, drain: Drain) -> None:
+        """Run a drain until it finds nothing due, then wait for a wake-up or the poll."""
+        while not self._stopping:
+            self._drain_wake.clear()
+            try:
+                claimed = await drain(self._services)
+            except DatabaseUnavailable as exc:
+                log.warning("worker.drain_failed", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            except Exception as exc:  # a bug must not stop the loop; its jobs come back after their lease
+                log.error("worker.drain_error", error=describe_error(exc))
+                await asyncio.sleep(1.0)
+                continue
+            if claimed:
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._drain_wake.wait(), timeout=self._poll)
+
+    async def _claim_loop(self) -> None:
         while not self._stopping:
             # Cleared before the claim, not after: a wake-up that arrives while the claim is out (a NOTIFY
             # for a job the claim just missed) makes the wait below return at once instead of being lost.

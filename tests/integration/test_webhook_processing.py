@@ -1,4 +1,6 @@
-"""The process_webhook_event job against the real database: what each event sets in motion."""
+"""Webhook event processing against the real database: what each event sets in motion. Every
+scenario runs twice: through the one-event job handler and through the batch drain (one claim, one
+set-based apply); the batch-only tests at the end deliver many events to one drain."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from service.db.port import DatabaseUnavailable
 from service.db.postgres import PostgresRpc
 from service.jobs.types import Job, PermanentJobError
 from service.runtime import Services
-from service.webhooks.process import process_webhook_event
+from service.webhooks.process import drain_webhook_events, process_webhook_event
 from tests.unit.webhooks.support import closed_port_rpc, connect_event, local_settings, make_services
 
 
@@ -28,9 +30,26 @@ async def rpc(database_url: str) -> AsyncIterator[PostgresRpc]:  # type: ignore[
     await port.close()
 
 
+_PATH = {"name": "job"}
+
+
+@pytest.fixture(params=["job", "batch"], autouse=True)
+def path(request: pytest.FixtureRequest) -> str:
+    """Which way `deliver` processes events: the job handler, or the batch drain."""
+    _PATH["name"] = request.param
+    return str(request.param)
+
+
 @pytest.fixture
 def services(rpc: PostgresRpc, database_url: str) -> Services:
     return make_services(local_settings(database_url), rpc)
+
+
+async def drain_all(services: Services) -> int:
+    total = 0
+    while claimed := await drain_webhook_events(services):
+        total += claimed
+    return total
 
 
 class Customer:
@@ -109,8 +128,9 @@ async def deliver(
     offset_ms: int = 0,
     source: str = "connect",
     body: dict[str, Any] | None = None,
+    process: bool = True,
 ) -> int:
-    """Store the event as intake does, then run its job."""
+    """Store the event as intake does, then run its job (or drain the batch) unless told not to."""
     if body is None:
         event_id = f"{who.base_ms + offset_ms:013d}-{uuid.uuid4().hex[:24]}"
         body = connect_event(who.fid, event_type, payload, event_id)
@@ -127,6 +147,11 @@ async def deliver(
         "p_verified": True,
     }]})
     who.event_ids.append(result["event_id"])
+    if not process:
+        return int(result["event_id"])
+    if _PATH["name"] == "batch":
+        assert await drain_all(services) >= 1
+        return int(result["event_id"])
     await process_webhook_event(
         services,
         Job(
