@@ -36,30 +36,37 @@ DUPLICATES = 0.30
 ACCOUNTS = 5
 
 
-def _connect(fid: str, event_type: str, ms: int, payload: dict[str, Any]) -> tuple[str, str, str, dict[str, Any]]:
+Event = tuple[str, str, str, dict[str, Any]]  # source, message id, event type, body
+
+
+def _connect(fid: str, event_type: str, ms: int, payload: dict[str, Any]) -> Event:
     event_id = f"{ms:013d}-{uuid.uuid4().hex[:24]}"
     return ("connect", event_id, event_type,
             {"customerId": fid, "eventType": event_type, "eventId": event_id, "payload": payload})
 
 
-def _obwms(fid: str, event_type: str, ms: int, data: dict[str, Any], login: int) -> tuple[str, str, str, dict[str, Any]]:
+def _obwms(fid: str, event_type: str, ms: int, data: dict[str, Any], login: int) -> Event:
     at = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()
     return ("obwms", str(uuid.uuid4()), event_type,
             {"eventId": str(uuid.uuid4()), "eventType": event_type, "eventTime": at, "customerId": fid,
              "institutionLoginId": login, "data": data})
 
 
-def generate(fids: list[str], rng: random.Random) -> list[tuple[str, str, str, dict[str, Any]]]:
+def login_of(fid: str) -> int:
+    return int(fid) * 10  # unique per customer
+
+
+def generate(fids: list[str], rng: random.Random) -> list[Event]:
     """Sessions per customer (started ... added, done or a failure), reminders and refresh notices,
     then 30% duplicates, in a shuffled order of arrival."""
     unique_target = int(EVENTS * (1 - DUPLICATES))
-    events: list[tuple[str, str, str, dict[str, Any]]] = []
+    events: list[Event] = []
     base = int(time.time() * 1000) - 86_400_000
     session = 0
     while len(events) < unique_target:
         for n, fid in enumerate(fids):
             ms = base + session * 60_000 + n
-            login = 9_000_000_000 + int(fid) % 1_000_000
+            login = login_of(fid)
             accounts = [{"id": f"{fid}-{a}", "name": f"Account {a}", "balance": round(rng.uniform(-500, 90000), 2),
                          "type": "checking", "status": "active", "customerId": fid, "institutionId": "102176",
                          "currency": "USD", "institutionLoginId": login, "displayPosition": a,
@@ -91,7 +98,7 @@ def generate(fids: list[str], rng: random.Random) -> list[tuple[str, str, str, d
     return events
 
 
-def store(conn: psycopg.Connection, events: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+def store(conn: psycopg.Connection, events: list[Event]) -> None:
     conn.execute("set role service_role")
     for start in range(0, len(events), 1000):
         chunk = [{"p_source": s, "p_message_id": m, "p_event_type": t, "p_finicity_customer_id": b["customerId"],
@@ -110,8 +117,10 @@ update private.ob_jobs j set status = 'queued', attempts = 0, locked_by = null, 
    and e.finicity_customer_id = any(%(f)s);
 delete from private.ob_jobs where kind in ('sync_customer', 'check_consent')
    and payload ->> 'finicity_customer_id' = any(%(f)s);
-delete from public.open_banking_institution_logins l using public.open_banking_customers c
- where c.id = l.customer_id and c.finicity_customer_id = any(%(f)s);
+delete from public.open_banking_accounts a using public.open_banking_customers c
+ where c.id = a.customer_id and c.finicity_customer_id = any(%(f)s);
+update public.open_banking_institution_logins l set needs_reauth = false, last_error_message = null, oauth = false
+  from public.open_banking_customers c where c.id = l.customer_id and c.finicity_customer_id = any(%(f)s);
 update public.open_banking_customers set link_status = 'pending', link_status_at = null, last_error_code = null,
        last_error_message = null where finicity_customer_id = any(%(f)s);
 """
@@ -133,7 +142,8 @@ with change as (
     from ev join public.open_banking_customers c on c.finicity_customer_id = ev.fid
    where ev.source = 'connect' and (c.link_status_at is null or ev.at >= c.link_status_at)
 ), firm as (
-  select distinct on (row_id) row_id, status, at from change where status <> 'pending' order by row_id, at desc, ord desc
+  select distinct on (row_id) row_id, status, at from change where status <> 'pending'
+   order by row_id, at desc, ord desc
 ), newest as (
   select distinct on (row_id) * from change order by row_id, at desc, ord desc
 )
@@ -142,17 +152,20 @@ update public.open_banking_customers c
        link_status_at = case when f.status = 'linked' then f.at else n.at end,
        last_error_code = case when f.status = 'linked' or n.status <> 'error' then null else n.code end,
        last_error_message = case when f.status = 'linked' or n.status <> 'error' then null
-                                 else 'The bank did not accept the sign-in details. The client needs to reconnect with their current username and password.' end
+                                 else 'The bank did not accept the sign-in details. The client needs to reconnect '
+                                      'with their current username and password.' end
   from newest n left join firm f on f.row_id = n.row_id
  where c.id = n.row_id and not (f.row_id is null and n.cur_status = 'linked');
 
 with acct as (
-  select distinct on (a ->> 'id') a, ev.fid, least(ev.at, ev.received_at) as fetched_at, ev.payload -> 'payload' as inner_
+  select distinct on (a ->> 'id') a, ev.fid, least(ev.at, ev.received_at) as fetched_at,
+         ev.payload -> 'payload' as inner_
     from ev, pg_catalog.jsonb_array_elements(ev.payload -> 'payload' -> 'accounts') a
    where ev.event_type = 'added'
    order by a ->> 'id', least(ev.at, ev.received_at) desc, ev.id desc
 ), logins as (
-  insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, institution_id, oauth, status)
+  insert into public.open_banking_institution_logins
+         (id, platform_client_id, customer_id, institution_id, oauth, status)
   select distinct on ((a ->> 'institutionLoginId')::bigint) (a ->> 'institutionLoginId')::bigint, c.platform_client_id,
          c.id, inner_ ->> 'institutionId', true, 'active'
     from acct join public.open_banking_customers c on c.finicity_customer_id = acct.fid
@@ -171,8 +184,10 @@ with acct as (
    where t.source_fetched_at <= excluded.source_fetched_at
   returning t.id, t.balance, t.currency, t.platform_client_id, t.source_fetched_at
 )
-insert into public.open_banking_balance_snapshots as b (account_id, snapshot_date, platform_client_id, balance, currency, captured_at)
-select w.id, (w.source_fetched_at at time zone 'UTC')::date, w.platform_client_id, w.balance, w.currency, w.source_fetched_at
+insert into public.open_banking_balance_snapshots as b
+       (account_id, snapshot_date, platform_client_id, balance, currency, captured_at)
+select w.id, (w.source_fetched_at at time zone 'UTC')::date, w.platform_client_id, w.balance, w.currency,
+       w.source_fetched_at
   from written w
 on conflict (account_id, snapshot_date) do update
    set balance = excluded.balance, currency = excluded.currency, captured_at = excluded.captured_at
@@ -187,7 +202,8 @@ update public.open_banking_institution_logins l
 
 insert into private.ob_jobs (kind, payload, dedupe_key)
 select distinct on (k.dedupe_key) k.kind, k.payload, k.dedupe_key from (
-  select 'sync_customer' as kind, pg_catalog.jsonb_build_object('finicity_customer_id', fid, 'reason', 'webhook') as payload,
+  select 'sync_customer' as kind,
+         pg_catalog.jsonb_build_object('finicity_customer_id', fid, 'reason', 'webhook') as payload,
          'sync:' || fid as dedupe_key
     from ev where event_type in ('added', 'done', 'data-refresh.transaction.status-changed')
   union all
@@ -215,8 +231,10 @@ select (select pg_catalog.md5(string_agg(finicity_customer_id || link_status || 
          where c.finicity_customer_id = any(%(f)s)),
        (select count(*) from private.ob_jobs where kind in ('sync_customer', 'check_consent') and status = 'queued'
            and payload ->> 'finicity_customer_id' = any(%(f)s)),
-       (select count(*) from private.ob_webhook_events where finicity_customer_id = any(%(f)s) and processed_at is null),
-       (select count(*) from private.ob_jobs j join private.ob_webhook_events e on (j.payload ->> 'event_id')::bigint = e.id
+       (select count(*) from private.ob_webhook_events
+         where finicity_customer_id = any(%(f)s) and processed_at is null),
+       (select count(*) from private.ob_jobs j
+          join private.ob_webhook_events e on (j.payload ->> 'event_id')::bigint = e.id
          where j.kind = 'process_webhook_event' and j.status <> 'succeeded' and e.finicity_customer_id = any(%(f)s))
 """
 
@@ -233,6 +251,8 @@ def main() -> None:
         for fid in fids:
             client = new_client("Events bench")
             conn.execute("select public.ob_customer_upsert(%s, %s, 'testing', %s)", (client, f"u{client.hex}", fid))
+            # Reminders are about logins we know (a login reminded before it exists is only noted).
+            conn.execute("select public.ob_institution_login_upsert(%s, %s)", (fid, Jsonb({"id": login_of(fid)})))
         conn.execute("reset role")
         events = generate(fids, rng)
         store(conn, events)

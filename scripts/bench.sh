@@ -26,4 +26,5 @@ run "transaction ingest"          -m bench.ingest
 run "partner token sharing"       -m bench.tokens
 run "backfill memory"             -m bench.memory
 run "webhook intake"              -m bench.webhooks
+run "webhook event processing"   -m bench.events
 run "read path under RLS (10M transactions)" -m bench.readpath

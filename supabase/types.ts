@@ -952,6 +952,14 @@ export type Database = {
         Returns: Json
       }
       ob_webhook_event_replay: { Args: { p_event_id: number }; Returns: Json }
+      ob_webhook_events_apply: {
+        Args: { p_effects: Json; p_worker: string }
+        Returns: Json
+      }
+      ob_webhook_events_claim: {
+        Args: { p_lease_seconds?: number; p_limit?: number; p_worker: string }
+        Returns: Json
+      }
       ob_webhook_events_ingest: { Args: { p_events: Json }; Returns: Json }
       ob_webhook_events_recent: { Args: { p_limit?: number }; Returns: Json }
     }

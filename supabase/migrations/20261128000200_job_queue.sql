@@ -36,6 +36,9 @@ create unique index ob_jobs_dedupe_queued_idx on private.ob_jobs (dedupe_key) wh
 create index ob_jobs_due_idx on private.ob_jobs (run_after) where status = 'queued';
 create index ob_jobs_lease_idx on private.ob_jobs (locked_until) where status = 'running';
 create index ob_jobs_finished_idx on private.ob_jobs (finished_at) where status in ('succeeded', 'dead');
+-- The webhook batch drain (ob_webhook_events_claim) takes due events in order without scanning other kinds.
+create index ob_jobs_webhook_due_idx on private.ob_jobs (run_after, id)
+  where status = 'queued' and kind = 'process_webhook_event';
 
 create trigger set_updated_at before update on private.ob_jobs
   for each row execute function private.set_updated_at();

@@ -178,3 +178,262 @@ as $$
 $$;
 revoke all on function public.ob_webhook_events_recent(integer) from public, anon, authenticated;
 grant execute on function public.ob_webhook_events_recent(integer) to service_role;
+
+-- Webhook event processing in batches: one call claims many `process_webhook_event` jobs with their
+-- events, the service works out each event's effects, and one call applies them all in one
+-- transaction with a few set-based statements (then the jobs are complete). Idempotent as the
+-- per-event path: an event already processed has no effects; every statement is an upsert, a
+-- guarded update or an enqueue with a dedupe key.
+
+-- RPC: claim up to p_limit due webhook jobs (or ones whose lease expired with attempts left), with
+-- their events and whether each event's customer is ours.
+create function public.ob_webhook_events_claim(p_worker text, p_limit integer default 500,
+                                               p_lease_seconds integer default 60)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+set enable_seqscan = off   -- a few hundred rows by primary key, never a scan of the whole queue
+as $$
+declare
+  v_ids bigint[];
+  v_more bigint[];
+  v_limit integer := greatest(least(p_limit, 2000), 0);
+  v_out jsonb;
+begin
+  if p_worker is null or length(p_worker) = 0 then
+    raise exception 'p_worker is required' using errcode = '22023';
+  end if;
+  -- Ids first, then one update by primary key: plans stay index scans however large the table grows.
+  select coalesce(pg_catalog.array_agg(q.id), '{}') into v_ids from (
+    select j.id from private.ob_jobs j
+     where j.kind = 'process_webhook_event' and j.status = 'queued' and j.run_after <= now()
+     order by j.run_after, j.id
+     limit v_limit
+     for update skip locked) q;
+  if pg_catalog.cardinality(v_ids) < v_limit then
+    -- A crashed drain's jobs, once their lease is over (with attempts left; else the sweeper buries them).
+    select coalesce(pg_catalog.array_agg(q.id), '{}') into v_more from (
+      select j.id from private.ob_jobs j
+       where j.kind = 'process_webhook_event' and j.status = 'running' and j.locked_until < now()
+         and j.attempts < j.max_attempts
+       order by j.locked_until, j.id
+       limit v_limit - pg_catalog.cardinality(v_ids)
+       for update skip locked) q;
+    v_ids := v_ids || v_more;
+  end if;
+  with claimed as (
+    update private.ob_jobs j
+       set status = 'running', attempts = j.attempts + 1, locked_by = p_worker,
+           locked_until = now() + make_interval(secs => p_lease_seconds)
+      from pg_catalog.unnest(v_ids) as u(id)
+     where j.id = u.id
+    returning j.id, j.payload, j.attempts, j.max_attempts
+  )
+  select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'job_id', c.id, 'attempts', c.attempts, 'max_attempts', c.max_attempts, 'payload', c.payload,
+           'event', case when e.id is not null then pg_catalog.jsonb_build_object(
+             'id', e.id, 'source', e.source, 'event_type', e.event_type,
+             'finicity_customer_id', e.finicity_customer_id, 'payload', e.payload,
+             'received_at', e.received_at, 'processed_at', e.processed_at,
+             'customer_known', exists (select 1 from public.open_banking_customers cu
+                                        where cu.finicity_customer_id = e.finicity_customer_id)) end)
+         order by c.id), '[]'::jsonb)
+    into v_out
+    from claimed c
+    left join private.ob_webhook_events e
+      on e.id = case when (c.payload ->> 'event_id') ~ '^[0-9]{1,18}$' then (c.payload ->> 'event_id')::bigint end;
+  return v_out;
+end
+$$;
+revoke all on function public.ob_webhook_events_claim(text, integer, integer) from public, anon, authenticated;
+grant execute on function public.ob_webhook_events_claim(text, integer, integer) to service_role;
+
+-- RPC: apply the effects of a batch of events in one transaction. p_effects:
+--   events   [{id, note}]                         marked processed (note: why nothing or not all was done)
+--   jobs     [job id]                             completed, if p_worker still holds them
+--   statuses [{customer, status, at, code, message, ord}]   link status, by event time (see below)
+--   logins   [{customer, id, oauth, institution_id}]
+--   accounts [{customer, fetched_at, ord, ...mapped account}]
+--   deletes  [{customer, id, ord}]
+--   reauth   [{event, login, message}]          an unknown login notes its event
+--   enqueue  [{kind, payload, dedupe_key, login?}] login: only if that login exists
+-- `ord` is the event's place in the batch: the later of an upsert and a delete of one account wins.
+-- Link status: the effect of applying the changes one by one in event-time order with the rule of
+-- ob_customer_set_link_status (an older event never overwrites a newer one, `pending` never undoes
+-- `linked`): the newest non-pending change wins if it is `linked`; otherwise the newest change.
+create function public.ob_webhook_events_apply(p_worker text, p_effects jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+set enable_seqscan = off   -- every statement touches a batch's rows by key, never whole tables
+as $$
+declare
+  v_completed integer := 0;
+  v_enqueued integer := 0;
+  v_unknown bigint[];
+  v_jobs bigint[];
+  v_max_attempts integer := private.ob_setting('job_max_attempts', '8')::integer;
+begin
+  -- Link status (one row per customer, set-based).
+  with change as (
+    select s.customer, s.status, s.at, s.code, s.message, s.ord
+      from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'statuses', '[]')) as s(
+        customer text, status text, at timestamptz, code text, message text, ord integer)
+  ), cur as (
+    select c.id, c.finicity_customer_id, c.link_status, c.link_status_at
+      from public.open_banking_customers c
+     where c.finicity_customer_id in (select distinct ch.customer from change ch)
+  ), candidate as (
+    select ch.*, cur.id as row_id, cur.link_status as cur_status
+      from change ch join cur on cur.finicity_customer_id = ch.customer
+     where cur.link_status_at is null or ch.at >= cur.link_status_at
+  ), newest_firm as (   -- the newest non-pending change per customer
+    select distinct on (c.row_id) c.row_id, c.status, c.at
+      from candidate c where c.status <> 'pending'
+     order by c.row_id, c.at desc, c.ord desc
+  ), newest as (
+    select distinct on (c.row_id) c.*
+      from candidate c
+     order by c.row_id, c.at desc, c.ord desc
+  ), winner as (
+    -- a linked change holds against every later pending one; an error does not
+    select n.row_id, case when f.status = 'linked' then f.status else n.status end as status,
+           case when f.status = 'linked' then f.at else n.at end as at, n.code, n.message
+      from newest n
+      left join newest_firm f on f.row_id = n.row_id
+     where not (f.row_id is null and n.cur_status = 'linked')   -- only pendings against linked: no change
+  )
+  update public.open_banking_customers c
+     set link_status = w.status, link_status_at = w.at,
+         last_error_code = case when w.status = 'error' then w.code end,
+         last_error_message = case when w.status = 'error' then w.message end
+    from winner w
+   where c.id = w.row_id;
+
+  -- Institution logins seen in events (oauth is sticky, as in ob_institution_login_upsert).
+  insert into public.open_banking_institution_logins as l
+         (id, platform_client_id, customer_id, institution_id, oauth, status)
+  select g.id, c.platform_client_id, c.id, g.institution_id, g.oauth, 'active'
+    from (select x.id, max(x.customer) as customer, bool_or(coalesce(x.oauth, false)) as oauth,
+                 max(x.institution_id) as institution_id
+            from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'logins', '[]')) as x(
+              customer text, id bigint, oauth boolean, institution_id text)
+           group by x.id) g
+    join public.open_banking_customers c on c.finicity_customer_id = g.customer
+  on conflict (id) do update
+     set institution_id = coalesce(excluded.institution_id, l.institution_id),
+         oauth = l.oauth or excluded.oauth;
+
+  -- Accounts carried by events, newest fetch per account; a later delete in the batch wins.
+  with src as (
+    select distinct on (r.id) r.*
+      from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'accounts', '[]')) as r(
+        customer text, fetched_at timestamptz, ord integer,
+        id text, institution_login_id bigint, institution_id text, name text, type text, status text,
+        number_masked text, currency text, balance numeric, balance_date timestamptz,
+        last_updated_at timestamptz, aggregation_status_code integer, display_position integer)
+     order by r.id, r.fetched_at desc, r.ord desc
+  ), live as (
+    select s.*, c.id as cust_id, c.platform_client_id
+      from src s join public.open_banking_customers c on c.finicity_customer_id = s.customer
+     where not exists (select 1 from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'deletes', '[]'))
+                              as d(customer text, id text, ord integer)
+                        where d.id = s.id and d.ord > s.ord)
+  ), logins as (
+    insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, institution_id)
+    select distinct on (lv.institution_login_id) lv.institution_login_id, lv.platform_client_id, lv.cust_id,
+           lv.institution_id
+      from live lv where lv.institution_login_id is not null
+    on conflict (id) do nothing
+  ), written as (
+    insert into public.open_banking_accounts as a
+           (id, platform_client_id, customer_id, institution_login_id, institution_id, name, type, status,
+            number_masked, currency, balance, balance_date, last_updated_at, aggregation_status_code,
+            display_position, source_fetched_at)
+    select s.id, s.platform_client_id, s.cust_id, s.institution_login_id, s.institution_id,
+           s.name, s.type, s.status, s.number_masked, coalesce(s.currency, 'USD'), s.balance, s.balance_date,
+           s.last_updated_at, s.aggregation_status_code, s.display_position, s.fetched_at
+      from live s
+    on conflict (id) do update
+       set institution_login_id = excluded.institution_login_id, institution_id = excluded.institution_id,
+           name = excluded.name, type = excluded.type, status = excluded.status,
+           number_masked = excluded.number_masked, currency = excluded.currency, balance = excluded.balance,
+           balance_date = excluded.balance_date, last_updated_at = excluded.last_updated_at,
+           aggregation_status_code = excluded.aggregation_status_code,
+           display_position = excluded.display_position, source_fetched_at = excluded.source_fetched_at
+     where a.customer_id = excluded.customer_id and a.source_fetched_at <= excluded.source_fetched_at
+    returning a.id, a.balance, a.currency, a.platform_client_id, a.source_fetched_at
+  )
+  insert into public.open_banking_balance_snapshots as b
+         (account_id, snapshot_date, platform_client_id, balance, currency, captured_at)
+  select w.id, (w.source_fetched_at at time zone 'UTC')::date, w.platform_client_id, w.balance, w.currency,
+         w.source_fetched_at
+    from written w
+  on conflict (account_id, snapshot_date) do update
+     set balance = excluded.balance, currency = excluded.currency, captured_at = excluded.captured_at
+   where b.captured_at <= excluded.captured_at;
+
+  -- Accounts deleted by events, unless the batch upserted them again afterwards.
+  delete from public.open_banking_accounts a
+   using pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'deletes', '[]')) as d(customer text, id text, ord integer),
+         public.open_banking_customers c
+   where c.finicity_customer_id = d.customer and a.customer_id = c.id and a.id = d.id
+     and not exists (select 1 from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'accounts', '[]'))
+                            as r(id text, ord integer)
+                      where r.id = d.id and r.ord > d.ord);
+
+  -- Consent reminders: flag the login; an unknown login notes its event and asks for nothing.
+  select coalesce(pg_catalog.array_agg(distinct r.login), '{}') into v_unknown
+    from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'reauth', '[]')) as r(login bigint)
+   where not exists (select 1 from public.open_banking_institution_logins l where l.id = r.login);
+  update public.open_banking_institution_logins l
+     set needs_reauth = true, last_error_message = coalesce(f.message, l.last_error_message)
+    from (select distinct on (r.login) r.login, r.message
+            from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'reauth', '[]')) as r(
+              event bigint, login bigint, message text)
+           order by r.login, r.event desc) f
+   where l.id = f.login;
+
+  -- Jobs the events ask for (syncs, consent checks): one per dedupe key, one wake-up for all.
+  with wanted as (
+    select distinct on (q.dedupe_key) q.kind, q.payload, q.dedupe_key
+      from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'enqueue', '[]')) as q(
+        kind text, payload jsonb, dedupe_key text, login bigint)
+     where q.login is null or q.login <> all (v_unknown)
+     order by q.dedupe_key
+  ), made as (
+    insert into private.ob_jobs (kind, payload, dedupe_key, max_attempts)
+    select w.kind, w.payload, w.dedupe_key, v_max_attempts
+      from wanted w
+    on conflict (dedupe_key) where status = 'queued' do nothing
+    returning 1
+  )
+  select count(*) into v_enqueued from made;
+
+  update private.ob_webhook_events e
+     set processed_at = now(),
+         process_error = left(coalesce(x.note, (
+           select 'unknown institution login ' || r.login
+             from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'reauth', '[]')) as r(event bigint, login bigint)
+            where r.event = x.id and r.login = any (v_unknown) limit 1)), 1000)
+    from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'events', '[]')) as x(id bigint, note text)
+   where e.id = x.id and e.processed_at is null;
+
+  select coalesce(pg_catalog.array_agg(x::bigint), '{}') into v_jobs
+    from pg_catalog.jsonb_array_elements_text(coalesce(p_effects -> 'jobs', '[]')) x;
+  update private.ob_jobs j
+     set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null, last_error = null
+    from pg_catalog.unnest(v_jobs) as u(id)
+   where j.id = u.id and j.status = 'running' and j.locked_by = p_worker;
+  get diagnostics v_completed = row_count;
+
+  if v_enqueued > 0 then
+    perform private.ob_wake('webhook_batch');
+  end if;
+  return pg_catalog.jsonb_build_object('completed', v_completed, 'enqueued', v_enqueued);
+end
+$$;
+revoke all on function public.ob_webhook_events_apply(text, jsonb) from public, anon, authenticated;
+grant execute on function public.ob_webhook_events_apply(text, jsonb) to service_role;
