@@ -189,6 +189,65 @@ async def outbox(request: Request) -> Response:
     return json_response({"emails": request.app.state.sandbox.outbox})
 
 
+# ---- bulk set-up for load tests -----------------------------------------------------------------
+
+BULK_MAX = 100_000
+
+
+def _count(body: dict, key: str, default: int, high: int) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise _err(400, f"{key} must be an integer from 0 to {high}")
+    return value
+
+
+@post("/_sandbox/bulk/customers")
+async def bulk_customers(request: Request) -> Response:
+    """Many testing customers at once, each already linked (a login, accounts and their history as
+    /connect/complete makes them), without links or webhooks: the set-up of a daily-sync load test.
+    Body: {"count": N, "usernamePrefix": "bulk", "profile": {...}}. Answers each customer's id,
+    username, login and account ids."""
+    state = request.app.state.sandbox
+    body = await read_json(request)
+    count = _count(body, "count", 1, BULK_MAX)
+    prefix = body.get("usernamePrefix", "bulk")
+    if not isinstance(prefix, str) or not prefix.isalnum() or len(prefix) > 40:
+        raise _err(400, "usernamePrefix must be letters and digits, at most 40")
+    profile = {**DEFAULT_PROFILE, **(body.get("profile") or {})}
+    taken = {c.username for c in state.customers.values()}
+    out = []
+    for _ in range(count):
+        customer = Customer(id=state.new_customer_id(), username="", type="testing", created=state.clock.now_int())
+        customer.username = f"{prefix}{customer.id}"
+        if customer.username in taken:
+            raise _err(409, f"username {customer.username} is taken")
+        state.customers[customer.id] = customer
+        login, accounts = connect_customer(state, customer, profile)
+        out.append({"customerId": customer.id, "username": customer.username, "institutionLoginId": login.id,
+                    "accounts": [a.id for a in accounts]})
+    return json_response({"customers": out})
+
+
+@post("/_sandbox/bulk/advance")
+async def bulk_advance(request: Request) -> Response:
+    """/bank/advance for many customers: {"customerIds": [...], "days", "newPerAccount", "seed"}.
+    Answers how many transactions were created and posted in all."""
+    state = request.app.state.sandbox
+    body = await read_json(request)
+    ids = body.get("customerIds")
+    if not isinstance(ids, list) or len(ids) > BULK_MAX:
+        raise _err(400, f"customerIds must be a list of at most {BULK_MAX} ids")
+    customers = [_customer(state, {"customerId": cid}) for cid in ids]
+    days = _count(body, "days", 1, 3650)
+    new_per_account = _count(body, "newPerAccount", 1, 1000)
+    created = posted = 0
+    for customer in customers:
+        done = advance_bank(state, customer, days=days, new_per_account=new_per_account, seed=body.get("seed"))
+        created += len(done["created"])
+        posted += len(done["posted"])
+    return json_response({"customers": len(customers), "created": created, "posted": posted})
+
+
 def _clock_json(state: SandboxState) -> dict:
     now = state.clock.now()
     return {"now": int(now), "nowIso": _iso(now), "offsetSeconds": state.clock.offset}
@@ -331,6 +390,8 @@ async def inspect_customer(request: Request, customer_id: FromPath[str]) -> Resp
 
 HANDLERS = [
     health,
+    bulk_customers,
+    bulk_advance,
     connect_complete,
     obwms_send,
     webhook_public_key,
