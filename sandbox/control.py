@@ -206,7 +206,7 @@ async def bulk_customers(request: Request) -> Response:
     """Many testing customers at once, each already linked (a login, accounts and their history as
     /connect/complete makes them), without links or webhooks: the set-up of a daily-sync load test.
     Body: {"count": N, "usernamePrefix": "bulk", "profile": {...}}. Answers each customer's id,
-    username, login and account ids."""
+    username, login and account ids and transaction count."""
     state = request.app.state.sandbox
     body = await read_json(request)
     count = _count(body, "count", 1, BULK_MAX)
@@ -224,7 +224,7 @@ async def bulk_customers(request: Request) -> Response:
         state.customers[customer.id] = customer
         login, accounts = connect_customer(state, customer, profile)
         out.append({"customerId": customer.id, "username": customer.username, "institutionLoginId": login.id,
-                    "accounts": [a.id for a in accounts]})
+                    "accounts": [a.id for a in accounts], "transactions": sum(len(a.txs) for a in accounts)})
     return json_response({"customers": out})
 
 

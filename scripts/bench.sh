@@ -21,6 +21,7 @@ PY=.venv/bin/python
 echo "make bench, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/Mem:/ {print $2}') GB RAM"
 echo "postgres: $(psql "$BENCH_DATABASE_URL" -X -At -c "select 'fsync=' || current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit') || ', full_page_writes=' || current_setting('full_page_writes')")"
 run() { echo "== $1"; shift; "$PY" "$@" 2>"$ERR" || { tail -20 "$ERR" >&2; exit 1; }; }
+run "daily sync at scale (first: it needs a cluster with no other linked customers)" -m bench.daily_sync
 run "sandbox page serving"        -m bench.sandbox_pages
 run "transaction ingest"          -m bench.ingest
 run "partner token sharing"       -m bench.tokens

@@ -1,0 +1,165 @@
+"""The daily sync at scale: N linked customers (5 accounts each, a few new transactions a day), the
+pg_cron daily sync (its body, private.ob_schedule_daily_sync(), run directly) drained by 1, 2 and 4
+service processes; for 1,000 and 10,000 customers.
+
+Set-up: the sandbox's bulk control API makes the customers (already linked, with a month of
+history); one SQL statement links them to platform clients here; a first sync (not measured)
+backfills them. Then, for each worker count: the bank adds a day of transactions for everyone, the
+daily sync is enqueued, and the clock runs until every sync job has finished. Reported per run: wall
+time, jobs/s, Mastercard calls per customer (the sandbox's own count), database time per job (time
+spent inside the service's SQL functions, from pg_stat_user_functions). Every run must finish every
+job (none dead or left) and leave exactly the sandbox's transactions in the table, or the bench fails.
+
+Run: .venv/bin/python -m bench.daily_sync   (BENCH_SYNC_SIZES=1000,10000 BENCH_SYNC_WORKERS=1,2,4)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+
+from bench.common import DATABASE_URL, LOG_DIR, expect, sandbox
+from tests.support.processes import Proc, free_port, service_env, start
+
+SIZES = [int(n) for n in os.environ.get("BENCH_SYNC_SIZES", "1000,10000").split(",")]
+WORKERS = [int(n) for n in os.environ.get("BENCH_SYNC_WORKERS", "1,2,4").split(",")]
+PROFILE = {"accounts": 5, "months": 1, "transactionsPerAccountPerMonth": 4, "idsPerAccount": False}
+NEW_PER_ACCOUNT = 1  # a day's new transactions per account
+CHUNK = 2_000
+
+LINK = """
+with src as (
+  select unnest(%(fids)s::text[]) as fid, gen_random_uuid() as client, gen_random_uuid() as cpa
+), users as (
+  insert into auth.users (id, aud, role, email)
+  select cpa, 'authenticated', 'authenticated', 'sync-' || fid || '@bench.test' from src
+), clients as (
+  insert into public.clients (id, user_id, name) select client, cpa, 'Sync bench ' || fid from src
+)
+insert into public.open_banking_customers (platform_client_id, finicity_customer_id, finicity_username, customer_type,
+                                           link_status)
+select client, fid, 'cpa-sync-' || fid, 'testing', 'linked' from src
+"""
+FUNCTION_TIME = """
+select coalesce(sum(total_time), 0) from pg_stat_user_functions where schemaname = 'public' and funcname like 'ob\\_%'
+"""
+LEFT = """
+select count(*) filter (where status in ('queued', 'running')), count(*) filter (where status = 'dead')
+  from private.ob_jobs where kind = 'sync_customer' and payload ->> 'finicity_customer_id' = any(%(fids)s)
+"""
+TRANSACTIONS = """
+select count(*) from public.open_banking_transactions t join public.open_banking_customers c
+    on c.platform_client_id = t.platform_client_id where c.finicity_customer_id = any(%(fids)s)
+"""
+
+
+@dataclass
+class Run:
+    customers: int
+    workers: int
+    wall_s: float
+    calls: int
+    db_ms: float
+
+    @property
+    def jobs_per_s(self) -> float:
+        return self.customers / self.wall_s
+
+
+def calls_made(http: httpx.Client) -> int:
+    ops = http.get("/_sandbox/stats").json()["operations"]
+    return sum(sum(by_status.values()) for by_status in ops.values())
+
+
+def function_ms(conn: psycopg.Connection) -> float:
+    conn.execute("select pg_stat_clear_snapshot()")
+    return float(conn.execute(FUNCTION_TIME).fetchone()[0])
+
+
+def start_workers(n: int, sandbox_url: str) -> list[Proc]:
+    procs = []
+    for _ in range(n):
+        port = free_port()
+        env = {**service_env(DATABASE_URL, sandbox_url, port), "LOG_LEVEL": "WARNING", "WORKER_POLL_SECONDS": "1"}
+        procs.append(start("service", ["-m", "service", "serve", "--port", str(port)], port, env, LOG_DIR, "/healthz"))
+    return procs
+
+
+def daily_sync(conn: psycopg.Connection, http: httpx.Client, sandbox_url: str, fids: list[str], workers: int,
+               expected_rows: int) -> Run:
+    procs = start_workers(workers, sandbox_url)
+    try:
+        calls0, db0 = calls_made(http), function_ms(conn)
+        began = time.perf_counter()
+        (queued,) = conn.execute("select private.ob_schedule_daily_sync()").fetchone()
+        # Only this run's customers are linked (run it on a fresh cluster: make bench runs it first).
+        expect(queued == len(fids), f"daily sync: {queued} jobs queued for {len(fids)} customers")
+        while True:
+            left, dead = conn.execute(LEFT, {"fids": fids}).fetchone()
+            expect(dead == 0, f"daily sync: {dead} sync jobs died")
+            if left == 0:
+                break
+            time.sleep(0.25)
+        wall = time.perf_counter() - began
+        calls, db = calls_made(http) - calls0, function_ms(conn) - db0
+    finally:
+        for proc in procs:
+            proc.stop()
+    (rows,) = conn.execute(TRANSACTIONS, {"fids": fids}).fetchone()
+    expect(rows == expected_rows, f"daily sync: {rows} transactions stored, the sandbox has {expected_rows}")
+    return Run(len(fids), workers, wall, calls, db)
+
+
+def one_size(n: int, sandbox_url: str, http: httpx.Client, conn: psycopg.Connection) -> list[Run]:
+    fids: list[str] = []
+    expected = 0
+    for start_at in range(0, n, CHUNK):
+        made = http.post("/_sandbox/bulk/customers", json={
+            "count": min(CHUNK, n - start_at), "usernamePrefix": f"sync{n}", "profile": PROFILE}).json()["customers"]
+        fids += [c["customerId"] for c in made]
+        expected += sum(c["transactions"] for c in made)
+    conn.execute(LINK, {"fids": fids})
+    first = daily_sync(conn, http, sandbox_url, fids, max(WORKERS), expected)  # the backfill: not reported
+    print(f"daily-sync  {n:,} customers: first sync (backfill of {expected:,} transactions) {first.wall_s:.0f} s")
+    runs = []
+    for workers in WORKERS:
+        advanced = http.post("/_sandbox/bulk/advance", json={
+            "customerIds": fids, "days": 1, "newPerAccount": NEW_PER_ACCOUNT, "seed": workers}).json()
+        expected += advanced["created"]
+        run = daily_sync(conn, http, sandbox_url, fids, workers, expected)
+        runs.append(run)
+        print(f"daily-sync  {n:,} customers, {workers} worker process(es): {run.wall_s:.1f} s, "
+              f"{run.jobs_per_s:,.0f} jobs/s, {run.calls / n:.2f} Mastercard calls per customer, "
+              f"{run.db_ms / n:.1f} ms database time per job ({advanced['created']:,} new transactions)")
+    conn.execute("delete from public.clients c using public.open_banking_customers o "
+                 "where o.platform_client_id = c.id and o.finicity_customer_id = any(%(fids)s)", {"fids": fids})
+    return runs
+
+
+def main() -> None:
+    proc = sandbox()
+    runs: dict[int, list[Run]] = {}
+    try:
+        with httpx.Client(base_url=proc.url, timeout=600) as http, \
+                psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute("alter system set track_functions = 'all'")
+            conn.execute("select pg_reload_conf()")
+            conn.execute("delete from public.clients where name like 'Sync bench %'")  # an interrupted run's
+            for n in SIZES:
+                runs[n] = one_size(n, proc.url, http, conn)
+    finally:
+        proc.stop()
+    if len(SIZES) >= 2:
+        small, large = SIZES[0], SIZES[-1]
+        for a, b in zip(runs[small], runs[large], strict=True):
+            print(f"daily-sync  growth {small:,} -> {large:,} customers ({large / small:.0f}x), {a.workers} worker(s): "
+                  f"wall time {b.wall_s / a.wall_s:.1f}x, DB time per job {b.db_ms / large / (a.db_ms / small):.2f}x, "
+                  f"calls per customer {b.calls / large:.2f} vs {a.calls / small:.2f}")
+
+
+if __name__ == "__main__":
+    main()
