@@ -119,7 +119,8 @@ delete from private.ob_jobs where kind in ('sync_customer', 'check_consent')
    and payload ->> 'finicity_customer_id' = any(%(f)s);
 delete from public.open_banking_accounts a using public.open_banking_customers c
  where c.id = a.customer_id and c.finicity_customer_id = any(%(f)s);
-update public.open_banking_institution_logins l set needs_reauth = false, last_error_message = null, oauth = false
+update public.open_banking_institution_logins l set needs_reauth = false, last_error_message = null, oauth = false,
+       last_event_at = null
   from public.open_banking_customers c where c.id = l.customer_id and c.finicity_customer_id = any(%(f)s);
 update public.open_banking_customers set link_status = 'pending', link_status_at = null, last_error_code = null,
        last_error_message = null where finicity_customer_id = any(%(f)s);

@@ -255,10 +255,11 @@ grant execute on function public.ob_webhook_events_claim(text, integer, integer)
 --   statuses [{customer, status, at, code, message, ord}]   link status, by event time (see below)
 --   logins   [{customer, id, oauth, institution_id}]
 --   accounts [{customer, fetched_at, ord, ...mapped account}]
---   deletes  [{customer, id, ord}]
---   reauth   [{event, login, message}]          an unknown login notes its event
---   enqueue  [{kind, payload, dedupe_key, login?}] login: only if that login exists
--- `ord` is the event's place in the batch: the later of an upsert and a delete of one account wins.
+--   deletes  [{event, customer, id, at}]         only accounts no fetch has seen since `at`
+--   reauth   [{event, login, at, message}]      per-login event time, as ob_institution_login_flag_reauth
+--   enqueue  [{kind, payload, dedupe_key, event?}] event: only if that event's reminder applied
+-- `ord` is the event's place in the batch (a tie-breaker between equal times). Notes the SQL decides
+-- (unknown login, a reminder not applied, accounts kept) go on the events it names.
 -- Link status: the effect of applying the changes one by one in event-time order with the rule of
 -- ob_customer_set_link_status (an older event never overwrites a newer one, `pending` never undoes
 -- `linked`): the newest non-pending change wins if it is `linked`; otherwise the newest change.
@@ -272,7 +273,8 @@ as $$
 declare
   v_completed integer := 0;
   v_enqueued integer := 0;
-  v_unknown bigint[];
+  v_applied bigint[];
+  v_notes jsonb := '{}';
   v_jobs bigint[];
   v_max_attempts integer := private.ob_setting('job_max_attempts', '8')::integer;
 begin
@@ -326,7 +328,7 @@ begin
      set institution_id = coalesce(excluded.institution_id, l.institution_id),
          oauth = l.oauth or excluded.oauth;
 
-  -- Accounts carried by events, newest fetch per account; a later delete in the batch wins.
+  -- Accounts carried by events, newest fetch per account (before the deletes: they go by time, below).
   with src as (
     select distinct on (r.id) r.*
       from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'accounts', '[]')) as r(
@@ -338,9 +340,6 @@ begin
   ), live as (
     select s.*, c.id as cust_id, c.platform_client_id
       from src s join public.open_banking_customers c on c.finicity_customer_id = s.customer
-     where not exists (select 1 from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'deletes', '[]'))
-                              as d(customer text, id text, ord integer)
-                        where d.id = s.id and d.ord > s.ord)
   ), logins as (
     insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, institution_id)
     select distinct on (lv.institution_login_id) lv.institution_login_id, lv.platform_client_id, lv.cust_id,
@@ -375,33 +374,54 @@ begin
      set balance = excluded.balance, currency = excluded.currency, captured_at = excluded.captured_at
    where b.captured_at <= excluded.captured_at;
 
-  -- Accounts deleted by events, unless the batch upserted them again afterwards.
+  -- Accounts deleted by events (replay rule of ob_accounts_delete): an account some fetch saw after
+  -- the event's time is kept, and the event says how many were.
   delete from public.open_banking_accounts a
-   using pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'deletes', '[]')) as d(customer text, id text, ord integer),
+   using pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'deletes', '[]')) as d(customer text, id text, at timestamptz),
          public.open_banking_customers c
-   where c.finicity_customer_id = d.customer and a.customer_id = c.id and a.id = d.id
-     and not exists (select 1 from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'accounts', '[]'))
-                            as r(id text, ord integer)
-                      where r.id = d.id and r.ord > d.ord);
+   where c.finicity_customer_id = d.customer and a.customer_id = c.id and a.id = d.id and a.source_fetched_at < d.at;
+  select v_notes || coalesce(pg_catalog.jsonb_object_agg(k.event, k.kept::text
+           || ' account(s) seen after this event were kept (a replayed or late accountsDeleted)'), '{}')
+    into v_notes
+    from (select d.event, count(*) as kept
+            from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'deletes', '[]')) as d(event bigint, customer text, id text)
+            join public.open_banking_customers c on c.finicity_customer_id = d.customer
+            join public.open_banking_accounts a on a.customer_id = c.id and a.id = d.id
+           group by d.event) k;
 
-  -- Consent reminders: flag the login; an unknown login notes its event and asks for nothing.
-  select coalesce(pg_catalog.array_agg(distinct r.login), '{}') into v_unknown
-    from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'reauth', '[]')) as r(login bigint)
-   where not exists (select 1 from public.open_banking_institution_logins l where l.id = r.login);
-  update public.open_banking_institution_logins l
-     set needs_reauth = true, last_error_message = coalesce(f.message, l.last_error_message)
-    from (select distinct on (r.login) r.login, r.message
-            from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'reauth', '[]')) as r(
-              event bigint, login bigint, message text)
-           order by r.login, r.event desc) f
-   where l.id = f.login;
+  -- Consent reminders (replay rule of ob_institution_login_flag_reauth): applied to a login only if not
+  -- older than the newest event applied to it nor than the consent in force; the newest applied one's
+  -- message stays. An unknown login, or one the event does not apply to, notes its event.
+  with r as (
+    select r.event, r.login, r.at, r.message, l.id is not null as known,
+           l.id is not null and (r.at is null or (r.at >= coalesce(l.last_event_at, '-infinity')
+                                 and r.at >= coalesce(l.authorization_start_at, '-infinity'))) as applies
+      from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'reauth', '[]'))
+             as r(event bigint, login bigint, at timestamptz, message text)
+      left join public.open_banking_institution_logins l on l.id = r.login
+  ), flagged as (
+    update public.open_banking_institution_logins l
+       set needs_reauth = true, last_error_message = coalesce(f.message, l.last_error_message),
+           last_event_at = greatest(l.last_event_at, f.at)
+      from (select distinct on (r.login) r.login, r.message, r.at from r where r.applies
+             order by r.login, r.at desc, r.event desc) f
+     where l.id = f.login
+    returning l.id
+  )
+  select coalesce(pg_catalog.array_agg(r.event) filter (where r.applies), '{}'),
+         v_notes || coalesce(pg_catalog.jsonb_object_agg(r.event,
+           case when not r.known then 'unknown institution login ' || r.login
+                else 'recorded, not applied: older than the newest event applied to this login '
+                     || '(or its consent was renewed since)' end) filter (where not r.applies), '{}')
+    into v_applied, v_notes
+    from r;
 
   -- Jobs the events ask for (syncs, consent checks): one per dedupe key, one wake-up for all.
   with wanted as (
     select distinct on (q.dedupe_key) q.kind, q.payload, q.dedupe_key
       from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'enqueue', '[]')) as q(
-        kind text, payload jsonb, dedupe_key text, login bigint)
-     where q.login is null or q.login <> all (v_unknown)
+        kind text, payload jsonb, dedupe_key text, event bigint)
+     where q.event is null or q.event = any (v_applied)   -- a Fix-link request only for an applied reminder
      order by q.dedupe_key
   ), made as (
     insert into private.ob_jobs (kind, payload, dedupe_key, max_attempts)
@@ -414,10 +434,7 @@ begin
 
   update private.ob_webhook_events e
      set processed_at = now(),
-         process_error = left(coalesce(x.note, (
-           select 'unknown institution login ' || r.login
-             from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'reauth', '[]')) as r(event bigint, login bigint)
-            where r.event = x.id and r.login = any (v_unknown) limit 1)), 1000)
+         process_error = left(coalesce(x.note, v_notes ->> x.id::text), 1000)
     from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'events', '[]')) as x(id bigint, note text)
    where e.id = x.id and e.processed_at is null;
 
