@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     open_banking_customer_type: str = Field(default="testing", pattern="^(testing|active)$")
     open_banking_backfill_months: int = Field(default=24, ge=1, le=120)
     open_banking_overlap_days: int = Field(default=10, ge=0, le=90)
+    # Incremental syncs read every account's window with one customer-level call (v3) when the
+    # union of the windows spans at most this many days; 0 = always per account (v4).
+    open_banking_customer_window_days: int = Field(default=62, ge=0, le=366)
     open_banking_consent_warning_days: int = Field(default=14, ge=1, le=180)
     # Failed partner authentications in a row (all processes) before authentication is held; Mastercard
     # locks the partner account at five. Then held this long (0: until `python -m service auth reset`).

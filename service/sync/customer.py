@@ -7,6 +7,13 @@ After an account's whole window was read (the pager raises instead of handing ov
 rows in that window the bank no longer has (a pending row that posted under a new id, a shadow row)
 are removed: only rows whose transaction and posted dates both lie in the window, since the API may
 filter on either. A row that does not parse goes to the quarantine; the rest of its page is written.
+
+Two ways to read transactions, same result: an incremental sync (every account synced before, and
+the accounts' windows together spanning at most OPEN_BANKING_CUSTOMER_WINDOW_DAYS) reads the union
+window once with the customer-level call (v3: all accounts, paged) and writes each page split by
+account; a backfill, a new account or a long historic window reads each account on its own (v4).
+So a daily sync with little new costs two Mastercard calls (accounts, one transactions page), not
+one per account.
 """
 
 from __future__ import annotations
@@ -144,45 +151,61 @@ async def sync_customer(
         )
         result.accounts_removed = deleted["deleted"]
 
-    # Two accounts at a time: the database writes one page while the other account's is parsed.
-    lanes = asyncio.Semaphore(ACCOUNT_LANES)
+    windows: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+    for account in accounts:
+        cursor = cursors.get(account.id, {})
+        window_start, now = sync_window(
+            run_started_at,
+            last_posted_at=_parse_ts(cursor.get("last_posted_at")),
+            oldest_pending_at=_parse_ts(cursor.get("oldest_pending_at")),
+            earliest_recent_at=_parse_ts(cursor.get("earliest_recent_at")),
+            quarantined_from=_parse_ts(cursor.get("quarantined_from")),
+            backfill_months=settings.open_banking_backfill_months,
+            overlap_days=settings.open_banking_overlap_days,
+        )
+        windows[account.id] = (window_start, now + WINDOW_LEAD)
 
-    async def one_account(account_id: str) -> None:
-        async with lanes:
-            cursor = cursors.get(account_id, {})
-            window_start, now = sync_window(
-                run_started_at,
-                last_posted_at=_parse_ts(cursor.get("last_posted_at")),
-                oldest_pending_at=_parse_ts(cursor.get("oldest_pending_at")),
-                earliest_recent_at=_parse_ts(cursor.get("earliest_recent_at")),
-                quarantined_from=_parse_ts(cursor.get("quarantined_from")),
-                backfill_months=settings.open_banking_backfill_months,
-                overlap_days=settings.open_banking_overlap_days,
-            )
-            window_end = now + WINDOW_LEAD
-            read = await _sync_account(
-                services, finicity_customer_id, account_id, window_start, window_end, result, heartbeat, progress, clock
-            )
-            reconciled = await rpc.call(
-                "ob_transactions_reconcile",
-                {
-                    "p_account_id": account_id,
-                    "p_from": window_start,
-                    "p_to": window_end,
-                    "p_run_started_at": run_started_at,
-                },
-            )
-            result.removed += reconciled["removed"]
-            result.per_account[account_id] = read
-            result.transactions += read
+    async def reconcile(account_id: str, window: tuple[dt.datetime, dt.datetime], read: int) -> None:
+        reconciled = await rpc.call(
+            "ob_transactions_reconcile",
+            {"p_account_id": account_id, "p_from": window[0], "p_to": window[1], "p_run_started_at": run_started_at},
+        )
+        result.removed += reconciled["removed"]
+        result.per_account[account_id] = read
+        result.transactions += read
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for account in accounts:
-                group.create_task(one_account(account.id))
-    except ExceptionGroup as failed:
-        # The first account's error as itself (typed, with its `reason`), not wrapped in a group.
-        raise failed.exceptions[0] from None
+    union = _customer_window(windows, cursors, settings.open_banking_customer_window_days)
+    if union is not None:
+        try:
+            per_account = await _sync_customer_window(
+                services, finicity_customer_id, set(windows), union, result, heartbeat, progress, clock
+            )
+        except _Unattributable:
+            union = None  # a row we cannot place: read per account instead (what was written stays)
+        else:
+            # Every account's rows in the union window were read, so each is reconciled over all of it.
+            for account_id in windows:
+                await reconcile(account_id, union, per_account.get(account_id, 0))
+    if union is None:
+        # Two accounts at a time: the database writes one page while the other account's is parsed.
+        lanes = asyncio.Semaphore(ACCOUNT_LANES)
+
+        async def one_account(account_id: str) -> None:
+            async with lanes:
+                window = windows[account_id]
+                read = await _sync_account(
+                    services, finicity_customer_id, account_id, window[0], window[1], result, heartbeat, progress,
+                    clock,
+                )
+                await reconcile(account_id, window, read)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for account in accounts:
+                    group.create_task(one_account(account.id))
+        except ExceptionGroup as failed:
+            # The first account's error as itself (typed, with its `reason`), not wrapped in a group.
+            raise failed.exceptions[0] from None
 
     await rpc.call("ob_customer_sync_finished", {"p_finicity_customer_id": finicity_customer_id})
     if accounts:
@@ -205,6 +228,89 @@ async def sync_customer(
         duration_ms=int((time.monotonic() - started) * 1000),
     )
     return result
+
+
+class _Unattributable(Exception):
+    """A customer-level page holds a row that does not parse and names no account of ours."""
+
+
+def _customer_window(
+    windows: dict[str, tuple[dt.datetime, dt.datetime]], cursors: dict[str, Any], max_days: int
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The union of the accounts' windows, when one customer-level read is the cheaper way: every
+    account was synced before (a backfill or a new account reads per account, in full) and the
+    union is short enough that re-reading the other accounts' overlap costs less than a call each."""
+    if max_days == 0 or len(windows) < 2 or any(
+        cursors.get(account_id, {}).get("last_posted_at") is None for account_id in windows
+    ):
+        return None
+    start = min(w[0] for w in windows.values())
+    end = max(w[1] for w in windows.values())
+    if end - start > dt.timedelta(days=max_days):
+        return None
+    return start, end
+
+
+async def _sync_customer_window(
+    services: Services,
+    finicity_customer_id: str,
+    account_ids: set[str],
+    window: tuple[dt.datetime, dt.datetime],
+    result: SyncResult,
+    heartbeat: Callable[[], Any] | None,
+    progress: ProgressHook | None,
+    clock: Callable[[], dt.datetime],
+) -> dict[str, int]:
+    """One paged customer-level read of the window; each page is written split by account (one RPC
+    per account present in the page, its quarantined rows with it). Rows of accounts the account
+    list did not return are not ours to keep (the list is the truth) and are skipped."""
+    pages: asyncio.Queue[tuple[TransactionPage, dt.datetime] | None] = asyncio.Queue(maxsize=1)
+
+    async def fetch() -> None:
+        try:
+            async for page in services.finicity.iter_customer_transaction_pages(
+                finicity_customer_id, to_epoch(window[0]), to_epoch(window[1])
+            ):
+                await pages.put((page, clock()))
+        finally:
+            await pages.put(None)
+
+    producer = asyncio.create_task(fetch())
+    read: dict[str, int] = {}
+    try:
+        while (item := await pages.get()) is not None:
+            page, fetched_at = item
+            rows: dict[str, list[dict[str, Any]]] = {}
+            rejected: dict[str, list[dict[str, Any]]] = {}
+            for tx in page.transactions:
+                if str(tx.account_id) in account_ids:
+                    rows.setdefault(str(tx.account_id), []).append(map_transaction(tx))
+            for bad in page.rejected:
+                if str(bad.account_id) not in account_ids:
+                    raise _Unattributable(bad.reason)
+                rejected.setdefault(str(bad.account_id), []).append(quarantine_entry(bad, window[0]))
+            for account_id in rows.keys() | rejected.keys():
+                args: dict[str, Any] = {"p_account_id": account_id, "p_transactions": rows.get(account_id, []),
+                                        "p_fetched_at": fetched_at}
+                if account_id in rejected:
+                    args["p_rejected"] = rejected[account_id]
+                    result.quarantined += len(rejected[account_id])
+                    services.metrics.transactions_quarantined.inc(len(rejected[account_id]))
+                    log.warning("sync.rows_quarantined", account_id=account_id, rows=len(rejected[account_id]))
+                written = await services.rpc.call("ob_transactions_upsert", args)
+                result.written += written["written"]
+                read[account_id] = read.get(account_id, 0) + len(rows.get(account_id, []))
+                if progress:
+                    progress(account_id, read[account_id], read[account_id])
+            result.pages += 1
+            if heartbeat:
+                await heartbeat()
+        await producer  # re-raises a fetch error: the window was not read whole, so no reconcile
+    finally:
+        if not producer.done():
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+    return read
 
 
 async def _sync_account(

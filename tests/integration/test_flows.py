@@ -51,6 +51,19 @@ async def services(settings_factory, sandbox) -> AsyncIterator[Services]:
         yield svc
 
 
+@pytest.fixture(params=["per-account", "customer-level"])
+async def sync_services(request, settings_factory, sandbox) -> AsyncIterator[Services]:
+    """Services whose incremental syncs read per account (v4) or with one customer-level call (v3):
+    the exact-data tests run on both paths."""
+    days = 0 if request.param == "per-account" else 62
+    settings = settings_factory(open_banking_base_url=SANDBOX_URL, open_banking_customer_window_days=days)
+    async with services_for(settings, finicity_http=sandbox) as svc:
+        svc.finicity.backoff_base = 0.001
+        svc.finicity.backoff_cap = 0.01
+        svc.finicity.retry_after_cap = 0.01
+        yield svc
+
+
 def _job(kind: str, payload: dict, attempts: int = 1, max_attempts: int = 8) -> Job:
     return Job(id=0, kind=kind, payload=payload, attempts=attempts, max_attempts=max_attempts)
 
@@ -189,35 +202,61 @@ async def test_a_first_sync_stores_exactly_the_banks_accounts_and_transactions(
     assert masked_ok
 
 
-async def test_a_repeated_sync_writes_no_duplicates(services, sandbox, pg, make_cpa, make_client) -> None:
+async def test_a_repeated_sync_writes_no_duplicates(sync_services, sandbox, pg, make_cpa, make_client) -> None:
     client_id = make_client(make_cpa())
-    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
-    await sync_customer(services, finicity_customer_id)
-    again = await sync_customer(services, finicity_customer_id)
+    finicity_customer_id = await _linked_customer(sync_services, sandbox, client_id)
+    await sync_customer(sync_services, finicity_customer_id)
+    again = await sync_customer(sync_services, finicity_customer_id)
     assert again.written == 0
     assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, finicity_customer_id)
 
 
 async def test_pending_rows_that_post_under_new_ids_and_shadow_rows_leave_no_duplicates(
-    services, sandbox, pg, make_cpa, make_client
+    sync_services, sandbox, pg, make_cpa, make_client
 ) -> None:
     client_id = make_client(make_cpa())
-    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
-    await sync_customer(services, finicity_customer_id)
+    finicity_customer_id = await _linked_customer(sync_services, sandbox, client_id)
+    await sync_customer(sync_services, finicity_customer_id)
     advanced = await sandbox.post(
         "/_sandbox/bank/advance",
         json={"customerId": finicity_customer_id, "days": 2, "newPerAccount": 4, "postPending": True, "shadow": 2},
     )
     assert advanced.status_code == 200, advanced.text
-    await sync_customer(services, finicity_customer_id)
+    await sync_customer(sync_services, finicity_customer_id)
+    assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, finicity_customer_id)
+
+
+async def _calls(sandbox: AsyncTestClient) -> dict[str, int]:
+    ops = (await sandbox.get("/_sandbox/stats")).json()["operations"]
+    return {op: sum(by_status.values()) for op, by_status in ops.items()}
+
+
+@pytest.mark.parametrize(("days", "calls"), [(62, 2), (0, 4)])
+async def test_a_daily_sync_with_little_new_makes_two_calls_on_the_customer_level_path(
+    settings_factory, sandbox, pg, make_cpa, make_client, days: int, calls: int
+) -> None:
+    settings = settings_factory(open_banking_base_url=SANDBOX_URL, open_banking_customer_window_days=days)
+    async with services_for(settings, finicity_http=sandbox) as svc:
+        client_id = make_client(make_cpa())
+        finicity_customer_id = await _linked_customer(svc, sandbox, client_id)
+        await sync_customer(svc, finicity_customer_id)  # the backfill reads per account
+        advanced = await sandbox.post("/_sandbox/bank/advance", json={
+            "customerId": finicity_customer_id, "days": 1, "newPerAccount": 3, "postPending": True})
+        assert advanced.status_code == 200, advanced.text
+        before = await _calls(sandbox)
+        await sync_customer(svc, finicity_customer_id)
+        after = await _calls(sandbox)
+    made = {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+    # Three accounts: the accounts call, then one customer-level page (v3) or one call per account (v4).
+    assert sum(made.values()) == calls, made
     assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, finicity_customer_id)
 
 
 async def test_faults_slow_a_sync_down_but_change_nothing_in_the_result(
-    services, sandbox, pg, make_cpa, make_client
+    sync_services, sandbox, pg, make_cpa, make_client
 ) -> None:
     client_id = make_client(make_cpa())
-    finicity_customer_id = await _linked_customer(services, sandbox, client_id)
+    finicity_customer_id = await _linked_customer(sync_services, sandbox, client_id)
     for fault in (
         {"endpoint": "*", "kind": "429", "rate": 0.15, "retryAfter": 0, "seed": 1},
         {"endpoint": "*", "kind": "503", "rate": 0.15, "seed": 2},
@@ -225,8 +264,8 @@ async def test_faults_slow_a_sync_down_but_change_nothing_in_the_result(
         {"endpoint": "transactions", "kind": "token_expiry", "rate": 1.0, "count": 2, "seed": 4},
     ):
         assert (await sandbox.post("/_sandbox/faults", json=fault)).status_code == 201
-    services.finicity.max_retries = 8
-    await sync_customer(services, finicity_customer_id)
+    sync_services.finicity.max_retries = 8
+    await sync_customer(sync_services, finicity_customer_id)
     faults = (await sandbox.get("/_sandbox/faults")).json()["faults"]
     assert all(f["fired"] > 0 for f in faults), faults
     assert _db_truth(pg, client_id) == _sandbox_truth(sandbox, finicity_customer_id)
