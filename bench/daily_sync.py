@@ -38,7 +38,7 @@ with src as (
   insert into auth.users (id, aud, role, email)
   select cpa, 'authenticated', 'authenticated', 'sync-' || fid || '@bench.test' from src
 ), clients as (
-  insert into public.clients (id, user_id, name) select client, cpa, 'Sync bench ' || fid from src
+  insert into public.clients (id, user_id) select client, cpa from src
 )
 insert into public.open_banking_customers (platform_client_id, finicity_customer_id, finicity_username, customer_type,
                                            link_status)
@@ -148,7 +148,8 @@ def main() -> None:
                 psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             conn.execute("alter system set track_functions = 'all'")
             conn.execute("select pg_reload_conf()")
-            conn.execute("delete from public.clients where name like 'Sync bench %'")  # an interrupted run's
+            conn.execute("delete from public.clients c using public.open_banking_customers o "  # an interrupted run's
+                         "where o.platform_client_id = c.id and o.finicity_username like 'cpa-sync-%'")
             for n in SIZES:
                 runs[n] = one_size(n, proc.url, http, conn)
     finally:

@@ -250,7 +250,7 @@ def main() -> None:
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute("set role service_role")
         for fid in fids:
-            client = new_client("Events bench")
+            client = new_client()
             conn.execute("select public.ob_customer_upsert(%s, %s, 'testing', %s)", (client, f"u{client.hex}", fid))
             # Reminders are about logins we know (a login reminded before it exists is only noted).
             conn.execute("select public.ob_institution_login_upsert(%s, %s)", (fid, Jsonb({"id": login_of(fid)})))
