@@ -12,7 +12,9 @@ from sandbox.state import SandboxState
 CATALOGUE: dict[int, dict] = {
     102105: {"name": "FinBank Oauth", "oauth": True, "color": "#0167AE", "statements": True},
     102176: {"name": "FinBank Profiles - A", "oauth": True, "color": "#1B7F3B", "statements": True},
-    102168: {"name": "FinBank Profiles - B", "oauth": False, "color": "#8A2BE2", "statements": True},
+    # Statements only as PDFs by index: its statement details carry no asset id and no period (the spec
+    # requires neither), so a client must fall back to GetCustomerAccountStatement.
+    102168: {"name": "FinBank Profiles - B", "oauth": False, "color": "#8A2BE2", "statements": True, "assets": False},
     # Not certified for Statement Aggregation: every statement operation answers 404 for its accounts.
     101732: {"name": "FinBank Billable", "oauth": False, "color": "#C0392B", "statements": False},
 }

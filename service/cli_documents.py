@@ -1,6 +1,7 @@
 """`documents`: a client's statements and exports from the operator CLI.
 
     python -m service documents list CLIENT_ID [--json]
+    python -m service documents institutions [--search NAME]       # banks that offer statements
     python -m service documents request CLIENT_ID --last N            # the last N monthly statements
     python -m service documents request CLIENT_ID --month 2026-09 ...   # named months
     python -m service documents request CLIENT_ID --export csv,qbo --from 2025-12-01 --to 2026-11-30
@@ -66,6 +67,23 @@ async def list_documents(platform_client_id: uuid.UUID, as_json: bool) -> None:
             print(json.dumps(row, default=str))
         return
     console.print(_table(rows))
+
+
+@documents.command("institutions")
+@click.option("--search", default=None, help="Part of the institution's name.")
+@run_async
+async def institutions(search: str | None) -> None:
+    """Institutions certified for statements at Mastercard (GetCertifiedInstitutions, not billable)."""
+    from service.cli import _settings
+    from service.wiring import services_for
+
+    async with services_for(_settings()) as services:
+        found = await services.finicity.get_certified_institutions("stateAgg", search=search)
+    table = Table("id", "name", "statements")
+    for inst in found.institutions:
+        table.add_row(str(inst.id), inst.name, "yes" if inst.state_agg else "no")
+    console.print(table)
+    console.print(f"{found.found} found" + (" (more: narrow --search)" if found.more_available else ""))
 
 
 def _month(value: str) -> str:

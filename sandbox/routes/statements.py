@@ -79,12 +79,15 @@ async def account_statement(request: Request, customer_id: FromPath[str], accoun
 async def account_statements(request: Request, customer_id: FromPath[str], account_id: FromPath[str]) -> Response:
     state = await guard(request, "statement_details")
     customer, acct, _ = _statement_account(state, customer_id, account_id)
+    with_assets = (lookup(state, int(acct.institution_id)) or {}).get("assets", True)
     now = state.clock.now_int()
     out = []
     for raw in (request.query_params.get("index") or "1").split(","):
         period = period_for(now, _index(raw.strip()))
         item: dict = {"index": str(period.index), "asOfDate": now}
-        if available(acct, period):
+        if available(acct, period) and not with_assets:
+            pass  # the statement exists, but only as a PDF by index (no asset, no period here)
+        elif available(acct, period):
             aid = asset_id(customer.id, acct, period)
             state.assets[aid] = (customer.id, acct.id, period.index, now)
             item |= {"id": aid, "description": period.description, "documentDate": period.end.isoformat()}

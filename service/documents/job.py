@@ -33,7 +33,9 @@ async def produce_documents(services: Services, job: Job) -> None:
     request_id = job.payload.get("document_request_id")
     request = await rpc.call("ob_document_request_get", {"p_id": request_id}) if request_id else None
     if request is None:
-        raise PermanentJobError("the document request no longer exists")
+        # Its client was deleted (the rows go at once; this queued job may still run): nothing to make.
+        log.info("documents.request_gone", document_request_id=request_id)
+        return
     if request["status"] in ("succeeded", "partial", "failed"):
         return
     await rpc.call("ob_document_request_update", {"p_id": request_id, "p_status": "running"})

@@ -6,8 +6,9 @@ The period rule (see the README, "Documents"):
 - `last_n = N` means the months 1..N before the request's month (UTC), newest first: index i at
   Mastercard ("1 = most recent, counting back by month") is the month i months before the request.
   Named months (`statement_months`) map to indexes the same way; Mastercard offers indexes 1-24.
-- The period itself comes from the statement details (`description`, "MM/DD/YYYY - MM/DD/YYYY"); when
-  they have none, it is the whole calendar month of the index.
+- The period itself comes from the statement details (`description`, "MM/DD/YYYY - MM/DD/YYYY"); where
+  only the PDF exists (details without an asset id), the PDF is fetched by index
+  (GetCustomerAccountStatement) and its period is the whole calendar month of that index.
 Held months are skipped before any call: a request for statements already held makes no Mastercard
 call at all. Otherwise one details call per account (not billable), then one asset download per
 missing statement (billable), each stored and recorded before the next.
@@ -145,16 +146,23 @@ async def _account_statements(
         requested = by_index.get(detail.index)
         if requested is None:
             continue
-        if not detail.id:
-            why = f"No statement from the bank for this month ({detail.message or detail.code or 'not found'})"
+        if not detail.id and (detail.code or detail.message):
+            why = f"No statement from the bank for this month ({detail.message or detail.code})"
             outcome += await _record_failure(services, request, account, requested, why)
             continue
-        start, end = period_of(detail, requested)
-        month = month_start(end)
-        if (account["id"], month) in held:  # the bank's cycle put it in a month we already hold
-            outcome += Outcome(ready=1)
-            continue
-        pdf = await services.finicity.get_asset(customer, detail.id)
+        if detail.id:
+            start, end = period_of(detail, requested)
+            month = month_start(end)
+            if (account["id"], month) in held:  # the bank's cycle put it in a month we already hold
+                outcome += Outcome(ready=1)
+                continue
+            pdf = await services.finicity.get_asset(customer, detail.id)
+        else:
+            # Only the PDF exists (no asset in the details): fetch it by index; its period is the
+            # calendar month of that index at request time.
+            start, end = period_of(detail, requested)
+            month = requested
+            pdf = await services.finicity.get_statement(customer, account["id"], detail.index)
         path = statement_path(request["platform_client_id"], account["id"], month)
         await store.put(path, pdf, "application/pdf")
         await services.rpc.call(

@@ -197,3 +197,6 @@ def test_cpa_gets_statements_and_exports_and_another_cpa_reads_none(
     assert made.returncode == 0, made.stdout + made.stderr
     assert "succeeded: 3 ready, 0 failed" in made.stdout
     assert len(cli("list", str(client), "--json").stdout.splitlines()) == 16
+    banks = cli("institutions", "--search", "finbank")
+    assert banks.returncode == 0, banks.stderr
+    assert "FinBank Oauth" in banks.stdout and "FinBank Billable" not in banks.stdout

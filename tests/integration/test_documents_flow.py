@@ -10,7 +10,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -296,6 +296,26 @@ async def test_unsupported_institution_is_a_per_document_error(
         (client_id,),
     ).fetchone()
     assert "last 24" in message
+
+
+async def test_where_only_the_pdf_exists_it_is_fetched_by_index_for_the_calendar_month(
+    services, sandbox, pg, database_url, make_cpa, make_client
+) -> None:
+    cpa, client_id, _ = await _linked_client(
+        services, sandbox, pg, make_cpa, make_client, accounts=1, institutionId="102168"
+    )
+    request_id = _request(database_url, cpa, client_id, kind="statements", last_n=2)
+    await _run(services, pg, request_id)
+    docs = _documents(pg, client_id)
+    assert [d["status"] for d in docs] == ["ready", "ready"]
+    for doc in docs:
+        month = doc["statement_month"]
+        assert doc["period_start"] == month and doc["period_end"].month == month.month
+        assert (doc["period_end"] + timedelta(days=1)).day == 1
+        text = pdf_text(await services.documents.get(doc["storage_path"]))
+        assert f"Statement period: {month:%m/%d/%Y} - {doc['period_end']:%m/%d/%Y}" in text
+    calls = await _statement_calls(sandbox)
+    assert calls["GetCustomerAccountStatement"] == {"200": 2} and calls["GetAssetByCustomerID"] == {}
 
 
 @pytest.mark.parametrize(

@@ -98,3 +98,14 @@ async def test_certified_institutions_filter_by_statement_product(client, h):
         "/institution/v2/certifiedInstitutions", params={"search": "finbank", "limit": 1, "start": 2}, headers=h
     )
     assert r.json()["displaying"] == 1 and r.json()["moreAvailable"] is True
+
+
+async def test_an_institution_without_assets_offers_statements_only_by_index(client, h):
+    cid, aid = await _account(client, h, institution_id="102168", months=3)
+    r = await client.get(
+        f"/aggregation/v3/customers/{cid}/accounts/{aid}/statement", params={"index": "1,2"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    assert [set(i) for i in r.json()["statements"]] == [{"index", "asOfDate"}] * 2
+    pdf = await client.get(f"/aggregation/v1/customers/{cid}/accounts/{aid}/statement", params={"index": 2}, headers=h)
+    assert pdf.status_code == 200 and "Statement period:" in _text(pdf.content)
