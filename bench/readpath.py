@@ -140,8 +140,14 @@ def params_for(conn: psycopg.Connection[Any], round_no: int, sample: int) -> dic
     return {"cpa": cpa, "client": client, "month": month}
 
 
-def plan_nodes(node: dict[str, Any], initplan: bool = False) -> list[tuple[dict[str, Any], bool]]:
-    here = initplan or node.get("Parent Relationship") == "InitPlan"
+TENANCY_CALLS = ("ob_can_access_client(", "ob_accessible_clients(")
+CALL_FIELDS = ("Output", "Filter", "Index Cond", "Recheck Cond", "Join Filter", "Function Call", "Hash Cond")
+
+
+def plan_nodes(node: dict[str, Any], once: bool = False) -> list[tuple[dict[str, Any], bool]]:
+    """Every node with whether it runs once per statement: under an InitPlan, or a hashed SubPlan."""
+    relation = node.get("Parent Relationship")
+    here = once or relation == "InitPlan"
     out = [(node, here)]
     for child in node.get("Plans", []):
         out.extend(plan_nodes(child, here))
@@ -149,33 +155,38 @@ def plan_nodes(node: dict[str, Any], initplan: bool = False) -> list[tuple[dict[
 
 
 def check_plan(conn: psycopg.Connection[Any], query: Query, params: dict[str, Any]) -> tuple[str, bool]:
-    """Index use on the transactions, and no per-row tenancy work: a SubPlan that is not hashed
-    (run once per row), or the tenancy function in a filter outside an InitPlan."""
+    """Index use on the transactions, and no per-row tenancy work: the tenancy function may appear
+    only where it runs once per statement (an InitPlan or a hashed SubPlan), never in a row filter
+    or a correlated SubPlan."""
     with conn.transaction():
         as_cpa(conn, params["cpa"])
-        (doc,) = conn.execute(sql.SQL("explain (format json) ") + sql.SQL(query.rls), params).fetchone()  # type: ignore[arg-type,misc]
-    nodes = plan_nodes(doc[0]["Plan"])
+        (doc,) = conn.execute(sql.SQL("explain (verbose, format json) ") + sql.SQL(query.rls), params).fetchone()  # type: ignore[arg-type,misc]
     text = json.dumps(doc)
+    hashed = {n.get("Subplan Name") for n, _ in plan_nodes(doc[0]["Plan"])
+              if n.get("Parent Relationship") == "SubPlan" and f"hashed {n.get('Subplan Name')}" in text}
+
+    def walk(node: dict[str, Any], once: bool) -> list[tuple[dict[str, Any], bool]]:
+        here = once or node.get("Parent Relationship") == "InitPlan" or node.get("Subplan Name") in hashed
+        out = [(node, here)]
+        for child in node.get("Plans", []):
+            out.extend(walk(child, here))
+        return out
+
+    nodes = walk(doc[0]["Plan"], False)
     scans = sorted({f"{n['Node Type']}" + (f" {n['Index Name']}" if "Index Name" in n else "")
                     for n, _ in nodes
                     if n.get("Relation Name") == "open_banking_transactions"
                     or str(n.get("Index Name", "")).startswith("open_banking_transactions")})
-    per_row = []
-    for n, in_init in nodes:
-        if n.get("Parent Relationship") == "SubPlan" and f"hashed {n.get('Subplan Name')}" not in text:
-            per_row.append(f"correlated {n.get('Subplan Name')}")
-        for key in ("Filter", "Index Cond", "Recheck Cond", "Join Filter"):
-            if not in_init and "ob_can_access_client(" in str(n.get(key, "")):
-                per_row.append(f"tenancy function in {key}")
-    tenancy = "initplan" if any(in_init for n, in_init in nodes if n.get("Node Type") == "Function Scan") else ""
+    per_row = sorted({f"{n['Node Type']} ({key})" for n, once in nodes if not once for key in CALL_FIELDS
+                      if any(call in json.dumps(n.get(key, "")) for call in TENANCY_CALLS)})
+    once = any(once for n, once in nodes
+               if any(call in json.dumps(n.get(key, "")) for key in CALL_FIELDS for call in TENANCY_CALLS))
     ok = not per_row and (not query.uses_transactions or (bool(scans) and not any(s.startswith("Seq") for s in scans)))
     summary = ", ".join(scans) if scans else "no transactions scan"
     if per_row:
-        summary += "; PER-ROW: " + ", ".join(sorted(set(per_row)))
-    elif tenancy:
-        summary += "; tenancy set once (InitPlan)"
-    elif "hashed SubPlan" in text:
-        summary += "; tenancy set once (hashed SubPlan)"
+        summary += "; tenancy call PER ROW in " + ", ".join(per_row)
+    elif once:
+        summary += "; tenancy set computed once (InitPlan)"
     return summary, ok
 
 

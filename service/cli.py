@@ -131,14 +131,19 @@ async def link(
                 "p_institution_login_id": fix_login,
             },
         )
-        console.print(f"link request {row['id']} queued")
+        # A request for the same client and address already in flight: this one joined it, so follow that one.
+        follow = row.get("coalesced_into") or row["id"]
+        if row["status"] == "coalesced":
+            console.print(f"link request {row['id']} joined request {follow}, already in flight")
+        else:
+            console.print(f"link request {row['id']} queued")
         if not wait:
             return
         worker = Worker(services, default_handlers(), concurrency=2, poll_seconds=0.5)
         runner = asyncio.create_task(worker.run())
         try:
             for _ in range(600):
-                current = await services.rpc.call("ob_link_request_get", {"p_id": row["id"]})
+                current = await services.rpc.call("ob_link_request_get", {"p_id": follow})
                 if current["status"] in ("sent", "ready", "failed"):
                     break
                 await asyncio.sleep(0.2)

@@ -1,5 +1,5 @@
--- Foundation: the pg_cron extension, the private schema, per-deployment settings, THE tenancy rule,
--- shared trigger helpers and the readiness probe.
+-- Foundation: the pg_cron extension, the private schema, per-deployment settings, THE tenancy rule
+-- (public.ob_accessible_clients), shared trigger helpers and the readiness probe.
 --
 -- How every area file is laid out (one file per area; each table's whole truth in its section):
 -- a banner per table, then the table, its grants, RLS and policies, indexes, triggers, and the
@@ -29,9 +29,13 @@ create table private.ob_settings (
   updated_at timestamptz not null default now()
 );
 comment on table private.ob_settings is
-  'Per-deployment knobs: wake_url and wake_secret (pg_net doorbell), consent_warning_days, job_max_attempts, and the *_retention_days of each purge (README: Data retention).';
--- Retention, in days (the purges are pg_cron jobs in ..1000_schedules.sql; README "Data retention").
+  'Per-deployment knobs: wake_url and wake_secret (pg_net doorbell), the CPA quotas refresh_min_interval_seconds and link_requests_per_cpa_per_day, consent_warning_days, job_max_attempts, and the *_retention_days of each purge (README: Data retention).';
 insert into private.ob_settings (key, value) values
+  -- CPA quotas, enforced at insert (..0400_requests.sql): a client's refreshes at least this far
+  -- apart, and bank-link requests per CPA in any 24 hours.
+  ('refresh_min_interval_seconds', '600'),
+  ('link_requests_per_cpa_per_day', '50'),
+  -- Retention, in days (the purges are pg_cron jobs in ..1000_schedules.sql; README "Data retention").
   ('webhook_payload_retention_days', '30'),   -- a processed event's payload is emptied after this
   ('webhook_retention_days', '90'),           -- the event row (the dedupe window) is deleted after this
   ('job_retention_days', '14'),               -- succeeded jobs
@@ -55,21 +59,37 @@ revoke all on function private.ob_setting(text, text) from public, anon, authent
 
 -- =================================================================================================
 -- The tenancy rule
--- A caller may see a platform client's data when they own the client. This is the one
--- function a platform changes to fit its own tenancy (firms, teams).
+-- public.ob_accessible_clients(): the platform clients the caller may see (here: the clients they
+-- own). This is the one function a platform replaces to fit its own tenancy (firms, teams), with
+-- `create or replace function` and the same signature. Every policy reads it as
+--     platform_client_id = any (array(select public.ob_accessible_clients()))
+-- which Postgres evaluates once per statement (an InitPlan) and then matches with the tables'
+-- platform_client_id indexes; a per-row call (`ob_can_access_client(platform_client_id)` in a
+-- policy) costs a function call for every row the query touches, and a whole-table scan when the
+-- query has no client filter of its own. (`in (select ...)` is evaluated once too, but as a hashed
+-- filter that no index can use: a CPA's "latest across my clients" reads every tenant's rows.)
 -- =================================================================================================
 
+create function public.ob_accessible_clients()
+returns setof uuid
+language sql stable
+security definer
+set search_path = ''
+rows 10
+as $$
+  select c.id from public.clients c where c.user_id = (select auth.uid())
+$$;
+revoke all on function public.ob_accessible_clients() from public, anon, authenticated;
+grant execute on function public.ob_accessible_clients() to authenticated, service_role;
+
+-- One client, for checks that name a single id (RPCs, a host's own policies): the same rule.
 create function public.ob_can_access_client(p_platform_client_id uuid)
 returns boolean
 language sql stable
 security definer
 set search_path = ''
 as $$
-  select exists (
-    select 1 from public.clients c
-    where c.id = p_platform_client_id
-      and c.user_id = (select auth.uid())
-  )
+  select p_platform_client_id = any (array(select public.ob_accessible_clients()))
 $$;
 revoke all on function public.ob_can_access_client(uuid) from public, anon, authenticated;
 grant execute on function public.ob_can_access_client(uuid) to authenticated, service_role;

@@ -30,7 +30,7 @@ grant all on public.open_banking_customers to service_role;
 
 alter table public.open_banking_customers enable row level security;
 create policy "CPAs read their clients' customers" on public.open_banking_customers
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
 create trigger set_updated_at before update on public.open_banking_customers
   for each row execute function private.set_updated_at();
@@ -216,7 +216,7 @@ grant all on public.open_banking_institution_logins to service_role;
 
 alter table public.open_banking_institution_logins enable row level security;
 create policy "CPAs read their clients' bank logins" on public.open_banking_institution_logins
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
 create index open_banking_institution_logins_client_idx on public.open_banking_institution_logins (platform_client_id);
 create index open_banking_institution_logins_customer_idx on public.open_banking_institution_logins (customer_id);

@@ -19,8 +19,11 @@ create table public.open_banking_link_requests (
   institution_login_id  bigint,
   requested_by          uuid references auth.users (id) on delete set null,
   status                text not null default 'queued'
-                        -- `sent`: Mastercard emailed the Connect link; `ready`: a Fix link stored for the platform
-                        check (status in ('queued', 'sending', 'sent', 'ready', 'failed')),
+                        -- `sent`: Mastercard emailed the Connect link; `ready`: a Fix link stored for the platform;
+                        -- `coalesced`: joined the request in flight for the same client and address
+                        check (status in ('queued', 'sending', 'sent', 'ready', 'failed', 'coalesced')),
+  -- A coalesced request names the one it joined; its link, error and times follow that one's.
+  coalesced_into        uuid references public.open_banking_link_requests (id) on delete set null,
   link                  text,
   ttl_expires_at        timestamptz,
   error_message         text,
@@ -39,11 +42,11 @@ grant all on public.open_banking_link_requests to service_role;
 
 alter table public.open_banking_link_requests enable row level security;
 create policy "CPAs read their clients' link requests" on public.open_banking_link_requests
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs request links for their own clients" on public.open_banking_link_requests
   for insert to authenticated
   with check (
-    (select public.ob_can_access_client(platform_client_id))
+    platform_client_id = any (array(select public.ob_accessible_clients()))
     and requested_by = (select auth.uid())
     -- a Fix link may name only a bank login of this same client
     and (institution_login_id is null or exists (
@@ -52,11 +55,69 @@ create policy "CPAs request links for their own clients" on public.open_banking_
 
 create index open_banking_link_requests_client_idx
   on public.open_banking_link_requests (platform_client_id, created_at desc);
+-- The per-CPA daily cap counts a requester's recent requests.
+create index open_banking_link_requests_requester_idx
+  on public.open_banking_link_requests (requested_by, created_at desc);
+create index open_banking_link_requests_coalesced_idx
+  on public.open_banking_link_requests (coalesced_into) where coalesced_into is not null;
+
+-- Admission of a link request, at insert: a request for the same client and address while one is
+-- in flight (queued or sending) joins it (status `coalesced`); otherwise a CPA is held to
+-- `link_requests_per_cpa_per_day` requests in any 24 hours (private.ob_settings), refused with a
+-- message the app can show as is (SQLSTATE PT429: PostgREST answers HTTP 429) and nothing queued.
+create function private.ob_link_request_admit()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_leader uuid;
+  v_cap integer := private.ob_setting('link_requests_per_cpa_per_day', '50')::integer;
+  v_oldest timestamptz;
+  v_count integer;
+begin
+  if new.kind = 'link' and new.email_to is not null then
+    -- One decision per client at a time: two sessions inserting at once would both find nothing in flight.
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob_link_request:' || new.platform_client_id, 0));
+    select e.id into v_leader from public.open_banking_link_requests e
+     where e.platform_client_id = new.platform_client_id and e.kind = 'link'
+       and lower(e.email_to) = lower(new.email_to) and e.status in ('queued', 'sending')
+     order by e.created_at, e.id limit 1;
+    if v_leader is not null then
+      new.status := 'coalesced';
+      new.coalesced_into := v_leader;
+      return new;
+    end if;
+  end if;
+  -- The cap binds the React app's callers (role authenticated), not the service or operators.
+  if pg_catalog.current_setting('role', true) = 'authenticated' and new.requested_by is not null then
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob_link_cap:' || new.requested_by, 0));
+    select count(*), min(q.created_at) into v_count, v_oldest
+      from (select e.created_at from public.open_banking_link_requests e
+             where e.requested_by = new.requested_by and e.status <> 'coalesced'
+               and e.created_at > now() - interval '24 hours'
+             order by e.created_at desc limit v_cap) q;
+    if v_count >= v_cap then
+      raise exception 'you have sent % bank-link requests in the last 24 hours, the most allowed; try again after %',
+        v_cap, pg_catalog.to_char((v_oldest + interval '24 hours') at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+        using errcode = 'PT429',
+              hint = 'retry after ' || pg_catalog.to_char((v_oldest + interval '24 hours') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+    end if;
+  end if;
+  return new;
+end
+$$;
+revoke all on function private.ob_link_request_admit() from public, anon, authenticated;
 
 create trigger force_request_defaults before insert on public.open_banking_link_requests
   for each row execute function private.force_request_defaults();
+-- Fires after force_request_defaults (BEFORE triggers run in name order).
+create trigger limit_and_coalesce before insert on public.open_banking_link_requests
+  for each row execute function private.ob_link_request_admit();
+-- Only a request that was admitted on its own makes a job; a coalesced one rides on its leader's.
 create trigger enqueue_job after insert on public.open_banking_link_requests
-  for each row execute function private.ob_enqueue_for_request();
+  for each row when (new.status <> 'coalesced') execute function private.ob_enqueue_for_request();
 create trigger set_updated_at before update on public.open_banking_link_requests
   for each row execute function private.set_updated_at();
 
@@ -92,6 +153,11 @@ begin
          sent_at = case when p_status = 'sent' then now() else e.sent_at end
    where e.id = p_id
   returning * into v_row;
+  -- Requests that joined this one show its outcome.
+  update public.open_banking_link_requests f
+     set link = v_row.link, ttl_expires_at = v_row.ttl_expires_at, error_message = v_row.error_message,
+         sent_at = v_row.sent_at
+   where f.coalesced_into = p_id;
   return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;
@@ -161,7 +227,10 @@ create table public.open_banking_sync_requests (
   platform_client_id   uuid not null references public.clients (id) on delete cascade,
   requested_by         uuid references auth.users (id) on delete set null,
   status               text not null default 'queued'
-                       check (status in ('queued', 'running', 'succeeded', 'failed')),
+                       -- `coalesced`: joined the refresh already queued or running for this client
+                       check (status in ('queued', 'running', 'succeeded', 'failed', 'coalesced')),
+  -- A coalesced request names the one it joined; its counts, error and times follow that one's.
+  coalesced_into       uuid references public.open_banking_sync_requests (id) on delete set null,
   accounts_synced      integer,
   transactions_synced  integer,
   error_message        text,
@@ -177,18 +246,69 @@ grant all on public.open_banking_sync_requests to service_role;
 
 alter table public.open_banking_sync_requests enable row level security;
 create policy "CPAs read their clients' refresh requests" on public.open_banking_sync_requests
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs request refreshes for their own clients" on public.open_banking_sync_requests
   for insert to authenticated
-  with check ((select public.ob_can_access_client(platform_client_id)) and requested_by = (select auth.uid()));
+  with check (platform_client_id = any (array(select public.ob_accessible_clients())) and requested_by = (select auth.uid()));
 
 create index open_banking_sync_requests_client_idx
   on public.open_banking_sync_requests (platform_client_id, created_at desc);
+create index open_banking_sync_requests_coalesced_idx
+  on public.open_banking_sync_requests (coalesced_into) where coalesced_into is not null;
+
+-- Admission of a refresh, at insert: at most one refresh per client is queued or running; a request
+-- arriving meanwhile joins it (status `coalesced`). Otherwise a CPA may refresh a client once every
+-- `refresh_min_interval_seconds` (private.ob_settings); sooner is refused with a message the app can
+-- show as is (SQLSTATE PT429: PostgREST answers HTTP 429) and nothing is queued.
+create function private.ob_sync_request_admit()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_leader uuid;
+  v_last timestamptz;
+  v_next timestamptz;
+  v_ago integer;
+begin
+  -- One decision per client at a time: two sessions inserting at once would both find nothing in flight.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob_sync_request:' || new.platform_client_id, 0));
+  select r.id into v_leader from public.open_banking_sync_requests r
+   where r.platform_client_id = new.platform_client_id and r.status in ('queued', 'running')
+   order by r.created_at, r.id limit 1;
+  if v_leader is not null then
+    new.status := 'coalesced';
+    new.coalesced_into := v_leader;
+    return new;
+  end if;
+  -- The interval binds the React app's callers (role authenticated), not the service or operators.
+  if pg_catalog.current_setting('role', true) = 'authenticated' then
+    select max(r.created_at) into v_last from public.open_banking_sync_requests r
+     where r.platform_client_id = new.platform_client_id and r.status <> 'coalesced';
+    v_next := v_last + make_interval(secs => private.ob_setting('refresh_min_interval_seconds', '600')::double precision);
+    if v_next > now() then
+      v_ago := floor(extract(epoch from now() - v_last) / 60);
+      raise exception 'this client was refreshed %; try again after %',
+        case when v_ago < 1 then 'less than a minute ago' when v_ago = 1 then '1 minute ago' else v_ago || ' minutes ago' end,
+        pg_catalog.to_char(v_next at time zone 'UTC', 'HH24:MI "UTC"')
+        using errcode = 'PT429',
+              hint = 'retry after ' || pg_catalog.to_char(v_next at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+    end if;
+  end if;
+  return new;
+end
+$$;
+revoke all on function private.ob_sync_request_admit() from public, anon, authenticated;
 
 create trigger force_request_defaults before insert on public.open_banking_sync_requests
   for each row execute function private.force_request_defaults();
+-- Fires after force_request_defaults (BEFORE triggers run in name order).
+create trigger limit_and_coalesce before insert on public.open_banking_sync_requests
+  for each row execute function private.ob_sync_request_admit();
+-- Only a request that was admitted on its own makes a job; a coalesced one rides on its leader's.
 create trigger enqueue_job after insert on public.open_banking_sync_requests
-  for each row execute function private.ob_enqueue_for_request();
+  for each row when (new.status <> 'coalesced') execute function private.ob_enqueue_for_request();
 create trigger set_updated_at before update on public.open_banking_sync_requests
   for each row execute function private.set_updated_at();
 
@@ -214,6 +334,11 @@ begin
          finished_at = case when p_status in ('succeeded', 'failed') then now() end
    where r.id = p_id
   returning * into v_row;
+  -- Requests that joined this one show its outcome.
+  update public.open_banking_sync_requests f
+     set accounts_synced = v_row.accounts_synced, transactions_synced = v_row.transactions_synced,
+         error_message = v_row.error_message, started_at = v_row.started_at, finished_at = v_row.finished_at
+   where f.coalesced_into = p_id;
   return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
 end
 $$;

@@ -32,7 +32,7 @@ grant all on public.open_banking_accounts to service_role;
 
 alter table public.open_banking_accounts enable row level security;
 create policy "CPAs read their clients' accounts" on public.open_banking_accounts
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
 create index open_banking_accounts_client_idx on public.open_banking_accounts (platform_client_id);
 create index open_banking_accounts_customer_idx on public.open_banking_accounts (customer_id);
@@ -218,11 +218,17 @@ grant all on public.open_banking_transactions to service_role;
 
 alter table public.open_banking_transactions enable row level security;
 create policy "CPAs read their clients' transactions" on public.open_banking_transactions
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
 create index open_banking_transactions_account_date_idx
   on public.open_banking_transactions (account_id, effective_at desc, id desc);
-create index open_banking_transactions_client_idx on public.open_banking_transactions (platform_client_id);
+-- The React app's reads (bench/readpath.py): one client's newest first, a month, the count (index
+-- only), and, with the tenancy array of the policy, every client of a CPA.
+create index open_banking_transactions_client_date_idx
+  on public.open_banking_transactions (platform_client_id, effective_at desc, id desc);
+-- "Latest across all my clients": walked newest first, keeping the caller's clients, it stops
+-- after the first page instead of sorting every row of every client the CPA has.
+create index open_banking_transactions_date_idx on public.open_banking_transactions (effective_at desc, id desc);
 
 -- Functions ----------------------------------------------------------------------------------------
 
@@ -396,6 +402,6 @@ grant all on public.open_banking_balance_snapshots to service_role;
 
 alter table public.open_banking_balance_snapshots enable row level security;
 create policy "CPAs read their clients' balance history" on public.open_banking_balance_snapshots
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
 create index open_banking_balance_snapshots_client_idx on public.open_banking_balance_snapshots (platform_client_id);

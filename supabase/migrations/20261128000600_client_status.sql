@@ -29,7 +29,7 @@ select
 from public.clients c
 left join public.open_banking_customers cu on cu.platform_client_id = c.id
 left join public.open_banking_institution_logins l on l.customer_id = cu.id
-where current_user = 'service_role' or (select public.ob_can_access_client(c.id))
+where current_user = 'service_role' or c.id = any (array(select public.ob_accessible_clients()))
 group by c.id, cu.id;
 revoke all on public.open_banking_client_status from public, anon, authenticated;
 grant select on public.open_banking_client_status to authenticated, service_role;

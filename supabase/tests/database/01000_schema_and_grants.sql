@@ -2,7 +2,7 @@
 -- only SELECT (plus column INSERT on the two request tables), `private` is closed to the API
 -- roles, ob_* RPCs are service_role-only, and every SECURITY DEFINER function pins search_path.
 begin;
-select plan(72);
+select plan(75);
 
 create temp table t_public (name text, is_view boolean) on commit drop;
 insert into t_public values
@@ -73,10 +73,11 @@ select table_privs_are('private', name, 'service_role', array['SELECT'],
                        format('service_role may only SELECT private.%s (writes go through functions)', name))
   from t_private order by name;
 
--- public.ob_* RPC functions (except the tenancy rule): service_role only (5)
+-- public.ob_* RPC functions (except the tenancy rule's two functions): service_role only (5)
 create temp table t_rpc on commit drop as
   select p.oid, p.oid::regprocedure::text as sig from pg_proc p
-   where p.pronamespace = 'public'::regnamespace and p.proname like 'ob\_%' and p.proname <> 'ob_can_access_client';
+   where p.pronamespace = 'public'::regnamespace and p.proname like 'ob\_%'
+     and p.proname not in ('ob_can_access_client', 'ob_accessible_clients');
 select ok((select count(*) from t_rpc) >= 30, 'there are at least 30 public.ob_* RPC functions to check');
 select is(array(select sig from t_rpc where has_function_privilege('anon', oid, 'EXECUTE') order by sig),
           array[]::text[], 'no public.ob_* RPC function is executable by anon');
@@ -87,7 +88,13 @@ select is(array(select sig from t_rpc where has_function_privilege('public', oid
 select is(array(select sig from t_rpc where not has_function_privilege('service_role', oid, 'EXECUTE') order by sig),
           array[]::text[], 'every public.ob_* RPC function is executable by service_role');
 
--- The tenancy rule is callable from RLS policies (authenticated) but not by anon (3)
+-- The tenancy rule is callable from RLS policies (authenticated) but not by anon (6)
+select ok(not has_function_privilege('anon', 'public.ob_accessible_clients()', 'EXECUTE'),
+          'anon cannot execute ob_accessible_clients');
+select ok(has_function_privilege('authenticated', 'public.ob_accessible_clients()', 'EXECUTE'),
+          'authenticated can execute ob_accessible_clients (every RLS policy reads it)');
+select ok(has_function_privilege('service_role', 'public.ob_accessible_clients()', 'EXECUTE'),
+          'service_role can execute ob_accessible_clients');
 select ok(not has_function_privilege('anon', 'public.ob_can_access_client(uuid)', 'EXECUTE'),
           'anon cannot execute ob_can_access_client');
 select ok(has_function_privilege('authenticated', 'public.ob_can_access_client(uuid)', 'EXECUTE'),

@@ -78,7 +78,7 @@ grant insert (requested_by, status, link, sent_at, error_message) on public.open
 select tests.authenticate_as((select a from fx));
 select lives_ok($$with r as (insert into public.open_banking_link_requests
                                 (platform_client_id, email_to, requested_by, status, link, sent_at, error_message)
-                              select ca, 'owner@client.test', b, 'sent', 'https://evil.test', now(), 'x' from fx returning id)
+                              select ca, 'defended@client.test', b, 'sent', 'https://evil.test', now(), 'x' from fx returning id)
                   update fx set defended_id = (select id from r)$$,
                 'with a widened grant, A''s insert naming B as requester still succeeds...');
 select tests.clear_auth();
@@ -119,7 +119,9 @@ select throws_ok($$insert into public.open_banking_sync_requests (platform_clien
                  'authenticated without a sub claim cannot insert a refresh request');
 reset role;
 
--- The service (service_role) keeps what it writes: no forced requester or state.
+-- The service (service_role) keeps what it writes: no forced requester or state. (A's refresh is
+-- finished first: a request arriving while one is in flight would join it, see 03100.)
+update public.open_banking_sync_requests set status = 'succeeded' where id = (select sync_id from fx);
 select tests.as_service_role();
 select lives_ok($$insert into public.open_banking_sync_requests (platform_client_id, requested_by, status)
                   select ca, null, 'running' from fx$$,

@@ -72,17 +72,18 @@ select results_eq($$select payload, dedupe_key, status from private.ob_jobs wher
 select results_eq($$select body from net.stub_calls$$, $$values ('{"reason": "open_banking_sync_requests"}'::jsonb)$$,
                   'the refresh request woke the service once');
 
--- Two refresh requests are two jobs (each request gets its own outcome).
+-- A second refresh while the first is queued joins it: no second job (its outcome follows the first's).
 select tests.authenticate_as((select a from fx));
 insert into public.open_banking_sync_requests (platform_client_id) select ca from fx;
 select tests.clear_auth();
-select is((select count(*) from private.ob_jobs where kind = 'sync_customer'), 2::bigint, 'a second refresh request enqueues a second job');
+select is((select count(*) from private.ob_jobs where kind = 'sync_customer'), 1::bigint,
+          'a second refresh request while one is queued enqueues nothing (it is coalesced)');
 
 -- The job commits with the row: a failed insert leaves no job behind.
 select tests.authenticate_as((select a from fx));
 select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to) select ca, 'bad' from fx$$, '23514');
 select tests.clear_auth();
-select is((select count(*) from private.ob_jobs), 3::bigint, 'a rejected request row leaves no job');
+select is((select count(*) from private.ob_jobs), 2::bigint, 'a rejected request row leaves no job');
 
 -- Enqueue from the service also wakes it.
 delete from net.stub_calls;
