@@ -476,6 +476,7 @@ export type Database = {
       }
       open_banking_link_requests: {
         Row: {
+          coalesced_into: string | null
           created_at: string
           email_to: string | null
           error_message: string | null
@@ -492,6 +493,7 @@ export type Database = {
           updated_at: string
         }
         Insert: {
+          coalesced_into?: string | null
           created_at?: string
           email_to?: string | null
           error_message?: string | null
@@ -508,6 +510,7 @@ export type Database = {
           updated_at?: string
         }
         Update: {
+          coalesced_into?: string | null
           created_at?: string
           email_to?: string | null
           error_message?: string | null
@@ -524,6 +527,13 @@ export type Database = {
           updated_at?: string
         }
         Relationships: [
+          {
+            foreignKeyName: "open_banking_link_requests_coalesced_into_fkey"
+            columns: ["coalesced_into"]
+            isOneToOne: false
+            referencedRelation: "open_banking_link_requests"
+            referencedColumns: ["id"]
+          },
           {
             foreignKeyName: "open_banking_link_requests_platform_client_id_fkey"
             columns: ["platform_client_id"]
@@ -543,6 +553,7 @@ export type Database = {
       open_banking_sync_requests: {
         Row: {
           accounts_synced: number | null
+          coalesced_into: string | null
           created_at: string
           error_message: string | null
           finished_at: string | null
@@ -556,6 +567,7 @@ export type Database = {
         }
         Insert: {
           accounts_synced?: number | null
+          coalesced_into?: string | null
           created_at?: string
           error_message?: string | null
           finished_at?: string | null
@@ -569,6 +581,7 @@ export type Database = {
         }
         Update: {
           accounts_synced?: number | null
+          coalesced_into?: string | null
           created_at?: string
           error_message?: string | null
           finished_at?: string | null
@@ -581,6 +594,13 @@ export type Database = {
           updated_at?: string
         }
         Relationships: [
+          {
+            foreignKeyName: "open_banking_sync_requests_coalesced_into_fkey"
+            columns: ["coalesced_into"]
+            isOneToOne: false
+            referencedRelation: "open_banking_sync_requests"
+            referencedColumns: ["id"]
+          },
           {
             foreignKeyName: "open_banking_sync_requests_platform_client_id_fkey"
             columns: ["platform_client_id"]
@@ -698,6 +718,10 @@ export type Database = {
       }
     }
     Functions: {
+      ob_accessible_clients: {
+        Args: Record<PropertyKey, never>
+        Returns: string[]
+      }
       ob_accounts_delete: {
         Args: {
           p_account_ids: string[]
