@@ -1,8 +1,9 @@
 """Multiple replicas (issue 7, item 6): two service processes on one database share the queue.
-200 refresh requests (10 for each of 20 linked customers; the 10 coalesce into one sync) are split between them; no job runs twice
-(each claimed once, each succeeds once, in one process's log only), the two processes authenticate
-with Mastercard once between them (the partner token is shared through the database), and the
-data of every customer is exact. Heavier: RESILIENCE_REPLICA_CUSTOMERS=60 scripts/soak.sh.
+200 refresh requests (10 for each of 20 linked customers; each client's 10 coalesce into one sync)
+make 20 sync jobs, split between them; no job runs twice (each claimed once, each succeeds once, in
+one process's log only), the two processes authenticate with Mastercard once between them (the
+partner token is shared through the database), and the data of every customer is exact. Heavier:
+RESILIENCE_REPLICA_CUSTOMERS=60 scripts/soak.sh.
 """
 
 from __future__ import annotations
