@@ -6,7 +6,7 @@ select plan(10);
 create temp table fx (a uuid, b uuid, ca1 uuid, ca2 uuid, cb uuid) on commit drop;
 grant select on fx to public;
 insert into fx (a, b) values (tests.create_user('form-a@cpa.test'), tests.create_user('form-b@cpa.test'));
-update fx set ca1 = tests.create_client(a, 'A one'), ca2 = tests.create_client(a, 'A two'), cb = tests.create_client(b, 'B');
+update fx set ca1 = tests.create_client(a), ca2 = tests.create_client(a), cb = tests.create_client(b);
 
 -- The plan of a query as the current role, as text (EXPLAIN runs with the caller's RLS).
 create function tests.plan_of(p_query text)

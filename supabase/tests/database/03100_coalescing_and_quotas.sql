@@ -7,7 +7,7 @@ select plan(23);
 create temp table fx (a uuid, b uuid, ca uuid, ca2 uuid, cb uuid, leader uuid, link_leader uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a, b) values (tests.create_user('quota-a@cpa.test'), tests.create_user('quota-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'A'), ca2 = tests.create_client(a, 'A two'), cb = tests.create_client(b, 'B');
+update fx set ca = tests.create_client(a), ca2 = tests.create_client(a), cb = tests.create_client(b);
 delete from private.ob_jobs;  -- rolled back; isolates the counts below
 
 -- Refresh: 5,000 requests in one statement are one sync -------------------------------------------

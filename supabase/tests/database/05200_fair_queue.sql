@@ -8,8 +8,8 @@ select plan(9);
 create temp table fx (a uuid, b uuid, ca uuid, ca2 uuid, cb uuid, b_link uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a, b) values (tests.create_user('fair-a@cpa.test'), tests.create_user('fair-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'Busy client'), ca2 = tests.create_client(a, 'Busy client two'),
-              cb = tests.create_client(b, 'Quiet client');
+update fx set ca = tests.create_client(a), ca2 = tests.create_client(a),
+              cb = tests.create_client(b);
 delete from private.ob_jobs;  -- rolled back; the queue holds only this test's jobs
 
 -- Client A: 10,000 refreshes' worth of sync jobs waiting (as a bulk backlog would be).
