@@ -11,6 +11,7 @@ import httpx
 
 from service.db.factory import create_rpc
 from service.db.port import Rpc
+from service.finicity.budget import CallBudget
 from service.finicity.client import FinicityClient
 from service.finicity.tokens import PartnerTokenService, TokenCipher
 from service.observability import Metrics
@@ -41,6 +42,7 @@ def build_services(
         http=finicity_http,
         timeout=finicity_timeout(),
         on_call=on_call,
+        call_permit=CallBudget(rpc),
     )
 
     async def authenticate() -> str:

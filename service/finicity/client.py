@@ -128,11 +128,13 @@ class FinicityClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         on_call: CallHook | None = None,
+        call_permit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`max_retries` counts retries after the first attempt (so at most max_retries + 1 requests).
 
         `token_provider` may be attached later (`client.token_provider = service`), because the token
-        service itself needs `client.authenticate`.
+        service itself needs `client.authenticate`. `call_permit`, when set, is awaited before every
+        request (retries included): the platform's calls-per-minute budget (service/finicity/budget.py).
         """
         self.base_url = base_url.rstrip("/")
         self._app_key = app_key
@@ -151,6 +153,7 @@ class FinicityClient:
         self._rng = rng
         self.on_call = on_call
         self.statement_timeout = STATEMENT_TIMEOUT
+        self.call_permit = call_permit
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -229,6 +232,8 @@ class FinicityClient:
         while True:
             token = await self._token() if authenticated else None
             headers = self._headers(token, obwms, external_request_id, accept)
+            if self.call_permit is not None:
+                await self.call_permit()
             started = time.monotonic()
             cause: Exception | None = None
             try:
