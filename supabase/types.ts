@@ -738,6 +738,7 @@ export type Database = {
         }
         Returns: Json
       }
+      ob_api_call_permit: { Args: { p_at?: string }; Returns: Json }
       ob_can_access_client: {
         Args: { p_platform_client_id: string }
         Returns: boolean

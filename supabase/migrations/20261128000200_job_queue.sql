@@ -58,8 +58,8 @@ create index ob_jobs_fair_key_idx on private.ob_jobs (fair_key, fair_seq desc) w
 --               waiting: a client mid-Connect, Mastercard's doorbell);
 --            1: a CPA's refresh, consent checks, deletions;
 --            2: the daily sync (bulk, nobody waiting).
---   fair_key:   the platform client the job is for (else its Mastercard customer, else its kind);
---               webhook events share one key and run in arrival order among themselves.
+--   fair_key:   the md5 of the platform client the job is for (else of its Mastercard customer,
+--               else of its kind); webhook events share one key and run in arrival order.
 --   fair_seq:   start-time fair queuing: one past the client's last waiting job, but never before the
 --               class's earliest waiting turn. A client with 10,000 waiting jobs holds turns
 --               n..n+9,999; another client's new job takes turn n, so it is claimed after at most one
@@ -84,14 +84,16 @@ begin
     when new.kind = 'sync_customer' then 0
     else 1
   end;
-  new.fair_key := case when new.kind = 'process_webhook_event' then 'webhooks' else coalesce(
+  -- A digest, not the id: the key only groups a client's jobs, and a deleted client's id must not
+  -- outlive its deletion in a job row (..1500_client_deletion.sql strips payloads, not this).
+  new.fair_key := case when new.kind = 'process_webhook_event' then 'webhooks' else pg_catalog.md5(coalesce(
     new.payload->>'platform_client_id',
     (select c.platform_client_id::text from public.open_banking_customers c
       where c.finicity_customer_id = new.payload->>'finicity_customer_id'),
     (select e.platform_client_id::text from public.open_banking_link_requests e
       where v_link_request ~ '^[0-9a-fA-F-]{36}$' and e.id = v_link_request::uuid),
     new.payload->>'finicity_customer_id',
-    new.kind) end;
+    new.kind)) end;
   new.fair_seq := greatest(
     coalesce((select j.fair_seq + 1 from private.ob_jobs j
                where j.status = 'queued' and j.fair_key = new.fair_key order by j.fair_seq desc limit 1), 0),

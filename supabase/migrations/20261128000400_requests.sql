@@ -77,7 +77,9 @@ declare
   v_oldest timestamptz;
   v_count integer;
 begin
-  if new.kind = 'link' and new.email_to is not null then
+  -- Only a new request joins one in flight (a row written with its outcome already, by the service or
+  -- an operator, is left as written).
+  if new.status = 'queued' and new.kind = 'link' and new.email_to is not null then
     -- One decision per client at a time: two sessions inserting at once would both find nothing in flight.
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob_link_request:' || new.platform_client_id, 0));
     select e.id into v_leader from public.open_banking_link_requests e
@@ -272,6 +274,10 @@ declare
   v_next timestamptz;
   v_ago integer;
 begin
+  -- Only a new request joins one in flight (a row written with its outcome already is left as written).
+  if new.status <> 'queued' then
+    return new;
+  end if;
   -- One decision per client at a time: two sessions inserting at once would both find nothing in flight.
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob_sync_request:' || new.platform_client_id, 0));
   select r.id into v_leader from public.open_banking_sync_requests r

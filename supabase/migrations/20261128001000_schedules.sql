@@ -154,7 +154,8 @@ $$;
 revoke all on function private.ob_purge_jobs() from public, anon, authenticated;
 
 -- Finished link requests (they hold an email address, a name and a link long expired), refresh and
--- document requests, after request_retention_days. Waiting ones are kept.
+-- document requests, after request_retention_days. Waiting ones are kept. A coalesced request goes
+-- with the same delay after its last change (its outcome is mirrored from the one it joined).
 create function private.ob_purge_requests()
 returns integer
 language plpgsql
@@ -168,10 +169,10 @@ declare
   v_documents integer;
 begin
   delete from public.open_banking_link_requests r
-   where r.status in ('sent', 'ready', 'failed') and r.updated_at < v_cutoff;
+   where r.status in ('sent', 'ready', 'failed', 'coalesced') and r.updated_at < v_cutoff;
   get diagnostics v_links = row_count;
   delete from public.open_banking_sync_requests r
-   where r.status in ('succeeded', 'failed') and r.updated_at < v_cutoff;
+   where r.status in ('succeeded', 'failed', 'coalesced') and r.updated_at < v_cutoff;
   get diagnostics v_syncs = row_count;
   -- (documents produced keep their rows and files while the client exists; only the request goes)
   delete from public.open_banking_document_requests r
