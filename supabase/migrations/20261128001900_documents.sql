@@ -68,11 +68,11 @@ grant all on public.open_banking_document_requests to service_role;
 
 alter table public.open_banking_document_requests enable row level security;
 create policy "CPAs read their clients' document requests" on public.open_banking_document_requests
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs request documents for their own clients" on public.open_banking_document_requests
   for insert to authenticated
   with check (
-    (select public.ob_can_access_client(platform_client_id))
+    platform_client_id = any (array(select public.ob_accessible_clients()))
     and requested_by = (select auth.uid())
     -- every named account is one of this same client's
     and (account_ids is null or not exists (
@@ -134,7 +134,7 @@ grant all on public.open_banking_documents to service_role;
 
 alter table public.open_banking_documents enable row level security;
 create policy "CPAs read their clients' documents" on public.open_banking_documents
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
 create index open_banking_documents_client_idx on public.open_banking_documents (platform_client_id, created_at desc);
 create index open_banking_documents_request_idx on public.open_banking_documents (request_id);
@@ -161,8 +161,7 @@ create policy "CPAs read their clients' documents" on storage.objects
   for select to authenticated
   using (
     bucket_id = 'open-banking-documents'
-    and (storage.foldername(name))[1] in (
-      select c.id::text from public.clients c where public.ob_can_access_client(c.id)));
+    and (storage.foldername(name))[1] = any (array(select a::text from public.ob_accessible_clients() a)));
 
 -- Functions ----------------------------------------------------------------------------------------
 
