@@ -12,7 +12,8 @@ create table private.ob_jobs (
   id            bigint generated always as identity primary key,
   kind          text not null check (kind in (
                   'deliver_link', 'sync_customer', 'process_webhook_event',
-                  'check_consent', 'delete_customer', 'produce_documents')),
+                  'check_consent', 'delete_customer', 'produce_documents', 'account_request',
+                  'refresh_institutions')),
   payload       jsonb not null default '{}',
   dedupe_key    text,
   status        text not null default 'queued'

@@ -29,6 +29,8 @@ grant select on public.open_banking_customers to authenticated;
 grant all on public.open_banking_customers to service_role;
 
 alter table public.open_banking_customers enable row level security;
+-- Live badges and request rows: Supabase Realtime sends changes to each CPA under the table's RLS.
+alter publication supabase_realtime add table public.open_banking_customers;
 create policy "CPAs read their clients' customers" on public.open_banking_customers
   for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
@@ -215,6 +217,8 @@ grant select on public.open_banking_institution_logins to authenticated;
 grant all on public.open_banking_institution_logins to service_role;
 
 alter table public.open_banking_institution_logins enable row level security;
+-- Live badges and request rows: Supabase Realtime sends changes to each CPA under the table's RLS.
+alter publication supabase_realtime add table public.open_banking_institution_logins;
 create policy "CPAs read their clients' bank logins" on public.open_banking_institution_logins
   for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 

@@ -41,6 +41,8 @@ grant insert (platform_client_id, email_to, first_name, kind, institution_login_
 grant all on public.open_banking_link_requests to service_role;
 
 alter table public.open_banking_link_requests enable row level security;
+-- Live badges and request rows: Supabase Realtime sends changes to each CPA under the table's RLS.
+alter publication supabase_realtime add table public.open_banking_link_requests;
 create policy "CPAs read their clients' link requests" on public.open_banking_link_requests
   for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs request links for their own clients" on public.open_banking_link_requests
@@ -247,6 +249,8 @@ grant insert (platform_client_id) on public.open_banking_sync_requests to authen
 grant all on public.open_banking_sync_requests to service_role;
 
 alter table public.open_banking_sync_requests enable row level security;
+-- Live badges and request rows: Supabase Realtime sends changes to each CPA under the table's RLS.
+alter publication supabase_realtime add table public.open_banking_sync_requests;
 create policy "CPAs read their clients' refresh requests" on public.open_banking_sync_requests
   for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs request refreshes for their own clients" on public.open_banking_sync_requests

@@ -12,6 +12,7 @@ create table public.open_banking_accounts (
   customer_id              uuid not null references public.open_banking_customers (id) on delete cascade,
   institution_login_id     bigint,
   institution_id           text,
+  institution_name         text,                          -- from open_banking_institutions (trigger there)
   name                     text,
   type                     text,
   status                   text,
@@ -22,6 +23,10 @@ create table public.open_banking_accounts (
   last_updated_at          timestamptz,
   aggregation_status_code  integer,
   display_position         integer,
+  -- The CPA excluded the account from syncing (open_banking_account_requests): syncs neither read
+  -- its transactions nor update it; its rows stay as they were.
+  sync_excluded            boolean not null default false,
+  sync_excluded_at         timestamptz,
   source_fetched_at        timestamptz not null,
   created_at               timestamptz not null default now(),
   updated_at               timestamptz not null default now()
@@ -84,6 +89,7 @@ begin
            aggregation_status_code = excluded.aggregation_status_code,
            display_position = excluded.display_position, source_fetched_at = excluded.source_fetched_at
      where a.customer_id = excluded.customer_id and a.source_fetched_at <= excluded.source_fetched_at
+       and not a.sync_excluded
     returning a.id, a.balance, a.currency, a.platform_client_id
   ), snap as (
     insert into public.open_banking_balance_snapshots as b
@@ -246,13 +252,19 @@ set search_path = ''
 as $$
 declare
   v_client uuid;
+  v_excluded boolean;
   v_written integer;
   v_removed integer := 0;
   v_released integer := 0;
 begin
-  select a.platform_client_id into v_client from public.open_banking_accounts a where a.id = p_account_id;
+  select a.platform_client_id, a.sync_excluded into v_client, v_excluded
+    from public.open_banking_accounts a where a.id = p_account_id;
   if v_client is null then
     raise exception 'unknown account %', p_account_id using errcode = 'P0002';
+  end if;
+  if v_excluded then  -- the CPA excluded this account from syncing: nothing new is stored
+    return pg_catalog.jsonb_build_object('received', pg_catalog.jsonb_array_length(p_transactions),
+                                         'written', 0, 'removed', 0, 'excluded', true);
   end if;
 
   if p_transactions @? '$[*] ? (@.status == "shadow")' then
@@ -362,6 +374,7 @@ set search_path = ''
 as $$
   select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'account_id', a.id,
+           'sync_excluded', a.sync_excluded,
            'last_posted_at', l.last_posted_at,
            'oldest_pending_at', (select min(t.transaction_at) from public.open_banking_transactions t
                                   where t.account_id = a.id and t.status = 'pending'),

@@ -25,7 +25,10 @@ select
   count(l.id) as institution_logins,
   cu.last_synced_at,
   cu.last_error_message,
-  min(l.authorization_end_at) filter (where l.authorization_end_at > now()) as next_consent_expiry_at
+  min(l.authorization_end_at) filter (where l.authorization_end_at > now()) as next_consent_expiry_at,
+  coalesce(array_agg(distinct coalesce(l.institution_name, l.institution_id)
+                     order by coalesce(l.institution_name, l.institution_id)) filter (where l.id is not null),
+           '{}') as institution_names
 from public.clients c
 left join public.open_banking_customers cu on cu.platform_client_id = c.id
 left join public.open_banking_institution_logins l on l.customer_id = cu.id

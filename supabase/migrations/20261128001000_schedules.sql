@@ -220,6 +220,28 @@ $$;
 revoke all on function private.ob_purge_deletion_audit() from public, anon, authenticated;
 
 -- =================================================================================================
+-- Institutions refresh (public.open_banking_institutions, ..1600_institutions.sql)
+-- =================================================================================================
+
+-- Weekly: one job refreshes the names, URLs and logos of every cached institution.
+create function private.ob_schedule_institutions_refresh()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if not exists (select 1 from public.open_banking_institutions) then
+    return 0;
+  end if;
+  perform private.ob_enqueue('refresh_institutions', '{}'::jsonb, 'refresh_institutions:all');
+  perform private.ob_wake('institutions_refresh');
+  return 1;
+end
+$$;
+revoke all on function private.ob_schedule_institutions_refresh() from public, anon, authenticated;
+
+-- =================================================================================================
 -- The schedules
 -- ob-job-sweeper runs private.ob_job_sweep() (..0200_job_queue.sql).
 -- =================================================================================================
@@ -233,3 +255,4 @@ select cron.schedule('ob-purge-jobs',             '10 3 * * *', 'select private.
 select cron.schedule('ob-purge-requests',         '20 3 * * *', 'select private.ob_purge_requests()');
 select cron.schedule('ob-purge-cron-history',     '25 3 * * *', 'select private.ob_purge_cron_history()');
 select cron.schedule('ob-purge-deletion-audit',   '30 3 * * *', 'select private.ob_purge_deletion_audit()');
+select cron.schedule('ob-institutions-refresh', '40 4 * * 0', 'select private.ob_schedule_institutions_refresh()');
