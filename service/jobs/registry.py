@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from service.documents.job import produce_documents
 from service.jobs.types import Drain, Handler
+from service.sync.account_requests import account_request_job
 from service.sync.consent import check_consent_job
 from service.sync.customer import sync_customer_job
 from service.sync.delete import delete_customer_job
+from service.sync.institutions import refresh_institutions_job
 from service.sync.link import deliver_link
 from service.webhooks.process import drain_webhook_events, process_webhook_event
 
@@ -19,6 +21,8 @@ def default_handlers() -> dict[str, Handler]:
         "check_consent": check_consent_job,
         "delete_customer": delete_customer_job,
         "produce_documents": produce_documents,
+        "account_request": account_request_job,
+        "refresh_institutions": refresh_institutions_job,
     }
 
 

@@ -145,6 +145,8 @@ async def sync_customer(
         )
     }
     gone = sorted(set(cursors) - {a.id for a in accounts})
+    # Accounts the CPA excluded from syncing (open_banking_account_requests): no transaction calls.
+    excluded = {account_id for account_id, c in cursors.items() if c.get("sync_excluded")}
     if gone:
         deleted = await rpc.call(
             "ob_accounts_delete", {"p_finicity_customer_id": finicity_customer_id, "p_account_ids": gone}
@@ -153,6 +155,8 @@ async def sync_customer(
 
     windows: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     for account in accounts:
+        if account.id in excluded:
+            continue
         cursor = cursors.get(account.id, {})
         window_start, now = sync_window(
             run_started_at,
@@ -174,7 +178,10 @@ async def sync_customer(
         result.per_account[account_id] = read
         result.transactions += read
 
-    union = _customer_window(windows, cursors, settings.open_banking_customer_window_days)
+    # A customer-level read would fetch an excluded account's transactions too: read per account then.
+    union = None if excluded & {a.id for a in accounts} else _customer_window(
+        windows, cursors, settings.open_banking_customer_window_days
+    )
     if union is not None:
         try:
             per_account = await _sync_customer_window(
@@ -202,7 +209,8 @@ async def sync_customer(
         try:
             async with asyncio.TaskGroup() as group:
                 for account in accounts:
-                    group.create_task(one_account(account.id))
+                    if account.id in windows:  # not excluded
+                        group.create_task(one_account(account.id))
         except ExceptionGroup as failed:
             # The first account's error as itself (typed, with its `reason`), not wrapped in a group.
             raise failed.exceptions[0] from None
