@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test: a throwaway stack on its own port, pgTAP (must PASS), db lint, the generated TypeScript types
-# (fresh), ruff (which also bans sleeping in tests: TID251), mypy, then pytest last.
+# (fresh) and the React example (tsc --noEmit), ruff (which also bans sleeping in tests: TID251), mypy, then pytest last.
 #   scripts/test.sh [pytest args]          the full suite (CI runs this)
 #   scripts/test.sh --fast [pytest args]   the same without the resilience tests (tests/resilience/: process
 #                                          kills, outages, storms) and the soak-like ones (marked `soak`)
@@ -19,6 +19,7 @@ SEED=0 scripts/stack.sh db-up
 scripts/stack.sh lint
 scripts/stack.sh test-sql
 TYPES_DB_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres" scripts/types.sh --check
+node_modules/.bin/tsc -p examples/react --noEmit && echo "[test] tsc: examples/react compiles against supabase/types.ts" >&2
 .venv/bin/python -m ruff check service sandbox tests bench
 .venv/bin/python -m mypy service sandbox
 export TEST_DATABASE_URL="postgresql://postgres:postgres@127.0.0.1:$STACK_PORT/postgres"
