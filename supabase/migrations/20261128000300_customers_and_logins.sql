@@ -244,7 +244,9 @@ begin
          (id, platform_client_id, customer_id, institution_id, institution_name, oauth, status,
           aggregation_status_code, last_error_message)
   values ((p_login ->> 'id')::bigint, v_customer.platform_client_id, v_customer.id,
-          p_login ->> 'institution_id', p_login ->> 'institution_name',
+          p_login ->> 'institution_id',
+          coalesce((select i.name from public.open_banking_institutions i where i.id = p_login ->> 'institution_id'),
+                   p_login ->> 'institution_name'),
           coalesce((p_login ->> 'oauth')::boolean, false), coalesce(p_login ->> 'status', 'active'),
           (p_login ->> 'aggregation_status_code')::integer, p_login ->> 'last_error_message')
   on conflict (id) do update

@@ -12,7 +12,7 @@ create table public.open_banking_accounts (
   customer_id              uuid not null references public.open_banking_customers (id) on delete cascade,
   institution_login_id     bigint,
   institution_id           text,
-  institution_name         text,                          -- from open_banking_institutions (trigger there)
+  institution_name         text,                          -- copied from open_banking_institutions
   name                     text,
   type                     text,
   status                   text,
@@ -60,9 +60,11 @@ declare
   v_written integer;
   v_snapshots integer;
 begin
-  insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, institution_id)
+  insert into public.open_banking_institution_logins
+         (id, platform_client_id, customer_id, institution_id, institution_name)
   select distinct (a ->> 'institution_login_id')::bigint, v_customer.platform_client_id, v_customer.id,
-         a ->> 'institution_id'
+         a ->> 'institution_id',
+         (select i.name from public.open_banking_institutions i where i.id = a ->> 'institution_id')
     from pg_catalog.jsonb_array_elements(p_accounts) a
    where a ->> 'institution_login_id' is not null
   on conflict (id) do nothing;
@@ -74,15 +76,17 @@ begin
       last_updated_at timestamptz, aggregation_status_code integer, display_position integer)
   ), written as (
     insert into public.open_banking_accounts as a
-           (id, platform_client_id, customer_id, institution_login_id, institution_id, name, type, status,
-            number_masked, currency, balance, balance_date, last_updated_at, aggregation_status_code,
+           (id, platform_client_id, customer_id, institution_login_id, institution_id, institution_name, name, type,
+            status, number_masked, currency, balance, balance_date, last_updated_at, aggregation_status_code,
             display_position, source_fetched_at)
     select s.id, v_customer.platform_client_id, v_customer.id, s.institution_login_id, s.institution_id,
-           s.name, s.type, s.status, s.number_masked, coalesce(s.currency, 'USD'), s.balance, s.balance_date,
-           s.last_updated_at, s.aggregation_status_code, s.display_position, p_fetched_at
+           (select i.name from public.open_banking_institutions i where i.id = s.institution_id), s.name, s.type,
+           s.status, s.number_masked, coalesce(s.currency, 'USD'), s.balance, s.balance_date, s.last_updated_at,
+           s.aggregation_status_code, s.display_position, p_fetched_at
       from src s
     on conflict (id) do update
        set institution_login_id = excluded.institution_login_id, institution_id = excluded.institution_id,
+           institution_name = coalesce(excluded.institution_name, a.institution_name),
            name = excluded.name, type = excluded.type, status = excluded.status,
            number_masked = excluded.number_masked, currency = excluded.currency, balance = excluded.balance,
            balance_date = excluded.balance_date, last_updated_at = excluded.last_updated_at,

@@ -223,6 +223,46 @@ revoke all on function private.ob_purge_deletion_audit() from public, anon, auth
 -- Institutions refresh (public.open_banking_institutions, ..1600_institutions.sql)
 -- =================================================================================================
 
+-- Every 10 minutes: institutions named by logins or accounts but not cached yet get a stub row
+-- and one refresh job; rows still without a name get it from the cache. Returns the new ids.
+create function private.ob_schedule_institutions_discover()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_ids text[];
+begin
+  with named as (
+    select l.institution_id as id from public.open_banking_institution_logins l where l.institution_id is not null
+    union
+    select a.institution_id from public.open_banking_accounts a where a.institution_id is not null
+  ), added as (
+    insert into public.open_banking_institutions (id)
+    select n.id from named n
+     where not exists (select 1 from public.open_banking_institutions i where i.id = n.id)
+    on conflict (id) do nothing
+    returning id
+  )
+  select pg_catalog.array_agg(a.id order by a.id) into v_ids from added a;
+  update public.open_banking_accounts a set institution_name = i.name
+    from public.open_banking_institutions i
+   where a.institution_name is null and a.institution_id = i.id and i.name is not null;
+  update public.open_banking_institution_logins l set institution_name = i.name
+    from public.open_banking_institutions i
+   where l.institution_name is null and l.institution_id = i.id and i.name is not null;
+  if v_ids is null then
+    return 0;
+  end if;
+  perform private.ob_enqueue('refresh_institutions',
+    pg_catalog.jsonb_build_object('institution_ids', pg_catalog.to_jsonb(v_ids)), null);
+  perform private.ob_wake('institutions_discover');
+  return pg_catalog.cardinality(v_ids);
+end
+$$;
+revoke all on function private.ob_schedule_institutions_discover() from public, anon, authenticated;
+
 -- Weekly: one job refreshes the names, URLs and logos of every cached institution.
 create function private.ob_schedule_institutions_refresh()
 returns integer
@@ -255,4 +295,5 @@ select cron.schedule('ob-purge-jobs',             '10 3 * * *', 'select private.
 select cron.schedule('ob-purge-requests',         '20 3 * * *', 'select private.ob_purge_requests()');
 select cron.schedule('ob-purge-cron-history',     '25 3 * * *', 'select private.ob_purge_cron_history()');
 select cron.schedule('ob-purge-deletion-audit',   '30 3 * * *', 'select private.ob_purge_deletion_audit()');
+select cron.schedule('ob-institutions-discover', '*/10 * * * *', 'select private.ob_schedule_institutions_discover()');
 select cron.schedule('ob-institutions-refresh', '40 4 * * 0', 'select private.ob_schedule_institutions_refresh()');

@@ -1,8 +1,10 @@
 -- Institutions: names, URLs and logos from Mastercard's GetInstitution and GetInstitutionBranding
--- (neither is billable), cached here. A login or account naming an institution we have not seen
--- adds a stub row and queues a `refresh_institutions` job at once; pg_cron refreshes every cached
--- institution weekly (ob-institutions-refresh, ..1000_schedules.sql). Public reference data (no client data): every signed-in user may read it.
--- Accounts and logins carry the name (`institution_name`), kept in step by the triggers below.
+-- (neither is billable), cached here. Public reference data (no client data): every signed-in user
+-- may read it. pg_cron (..1000_schedules.sql) adds a stub for every institution a login or account
+-- names that is not cached yet and queues a `refresh_institutions` job for them (every 10 minutes),
+-- and refreshes every cached institution weekly. Accounts and logins carry the name
+-- (`institution_name`): their upserts copy it from here, and a refresh carries new names onto them.
+-- Nothing here runs on the sync's or the webhooks' hot path (no triggers on those tables).
 
 -- =================================================================================================
 -- public.open_banking_institutions
@@ -36,58 +38,6 @@ create trigger set_updated_at before update on public.open_banking_institutions
   for each row execute function private.set_updated_at();
 
 -- Functions ----------------------------------------------------------------------------------------
-
--- New institution ids on logins or accounts: a stub row each and one refresh job for them.
-create function private.ob_institutions_discover()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  v_ids text[];
-begin
-  with added as (
-    insert into public.open_banking_institutions (id)
-    select distinct n.institution_id from new_rows n where n.institution_id is not null
-    on conflict (id) do nothing
-    returning id
-  )
-  select pg_catalog.array_agg(a.id order by a.id) into v_ids from added a;
-  if v_ids is not null then
-    perform private.ob_enqueue('refresh_institutions',
-      pg_catalog.jsonb_build_object('institution_ids', pg_catalog.to_jsonb(v_ids)), null);
-    perform private.ob_wake('open_banking_institutions');
-  end if;
-  return null;
-end
-$$;
-revoke all on function private.ob_institutions_discover() from public, anon, authenticated;
-create trigger institutions_discover after insert on public.open_banking_institution_logins
-  referencing new table as new_rows for each statement execute function private.ob_institutions_discover();
-create trigger institutions_discover after insert on public.open_banking_accounts
-  referencing new table as new_rows for each statement execute function private.ob_institutions_discover();
-
--- A login or account gets the cached name when it is written (the cache wins over a name sent
--- with the row; a row sent without one keeps what it had).
-create function private.ob_institution_name()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  new.institution_name := coalesce(
-    (select i.name from public.open_banking_institutions i where i.id = new.institution_id),
-    new.institution_name);
-  return new;
-end
-$$;
-revoke all on function private.ob_institution_name() from public, anon, authenticated;
-create trigger institution_name before insert or update of institution_id, institution_name
-  on public.open_banking_institution_logins for each row execute function private.ob_institution_name();
-create trigger institution_name before insert or update of institution_id, institution_name
-  on public.open_banking_accounts for each row execute function private.ob_institution_name();
 
 -- The service: which institutions to refresh (the given ids, or every cached one).
 create function public.ob_institutions_to_refresh(p_ids text[] default null)

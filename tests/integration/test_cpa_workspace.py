@@ -275,6 +275,7 @@ async def test_institution_names_and_logos_reach_accounts_and_the_status_view(
     finicity_id = await ensure_customer(services, client_id, "Olive")
     await _connect(services, sandbox, finicity_id, institutionId="102176")
     await sync_customer(services, finicity_id)
+    pg.execute("select private.ob_schedule_institutions_discover()")  # what pg_cron runs every 10 minutes
     (payload,) = pg.execute(
         "select payload from private.ob_jobs "
         "where kind = 'refresh_institutions' and payload -> 'institution_ids' ? '102176'"

@@ -1,11 +1,12 @@
 -- pg_cron schedules, and each job's body run directly (no waiting for the scheduler).
 begin;
-select plan(21);
+select plan(22);
 
 select results_eq($$select jobname::text collate "default", schedule::text collate "default", command::text collate "default", active from cron.job
                      where jobname like 'ob-%' order by jobname$$,
                   $$values ('ob-consent-check', '45 6 * * *', 'select private.ob_schedule_consent_check()', true),
                            ('ob-daily-sync', '15 6 * * *', 'select private.ob_schedule_daily_sync()', true),
+                           ('ob-institutions-discover', '*/10 * * * *', 'select private.ob_schedule_institutions_discover()', true),
                            ('ob-institutions-refresh', '40 4 * * 0', 'select private.ob_schedule_institutions_refresh()', true),
                            ('ob-job-sweeper', '* * * * *', 'select private.ob_job_sweep()', true),
                            ('ob-purge-cron-history', '25 3 * * *', 'select private.ob_purge_cron_history()', true),
@@ -14,7 +15,7 @@ select results_eq($$select jobname::text collate "default", schedule::text colla
                            ('ob-purge-requests', '20 3 * * *', 'select private.ob_purge_requests()', true),
                            ('ob-purge-webhook-events', '5 3 * * *', 'select private.ob_purge_webhook_events()', true),
                            ('ob-purge-webhook-payloads', '0 3 * * *', 'select private.ob_purge_webhook_payloads()', true)$$,
-                  'cron.job has the ob-* jobs (four schedules, six purges) with their schedules and commands, active');
+                  'cron.job has the ob-* jobs (five schedules, six purges) with their schedules and commands, active');
 select is((select count(*) from cron.job where jobname like 'ob-%' and database <> current_database()), 0::bigint,
           'every ob-* cron job runs in this database');
 select lives_ok(command, format('the %s command runs as written', jobname)) from cron.job where jobname like 'ob-%' order by jobname;

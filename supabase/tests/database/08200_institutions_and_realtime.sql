@@ -1,7 +1,7 @@
 -- Institutions cache (readable by every signed-in user, names carried onto logins and accounts, a
 -- refresh queued for new ids and weekly) and the supabase_realtime publication behind live badges.
 begin;
-select plan(16);
+select plan(21);
 
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid) on commit drop;
 grant select on fx to public;
@@ -14,14 +14,17 @@ delete from private.ob_jobs where kind = 'refresh_institutions';
 -- discovery and names ----------------------------------------------------------------------------
 select public.ob_accounts_upsert('inst-fin-a', '[{"id":"inst-a1","institution_login_id":950000001,"institution_id":"950101"},
                                                  {"id":"inst-a2","institution_login_id":950000001,"institution_id":"950101"}]', '2026-03-01 00:00Z');
+select is((select count(*) from public.open_banking_institutions where id = '950101'), 0::bigint,
+          'the sync''s upsert does no institution work (nothing on the hot path)');
+select is(private.ob_schedule_institutions_discover(), 1, 'the discovery job finds the institution the accounts name');
 select results_eq($$select id, name, fetched_at from public.open_banking_institutions where id = '950101'$$,
-                  $$values ('950101'::text, null::text, null::timestamptz)$$,
-                  'an account naming an unknown institution adds a stub row');
+                  $$values ('950101'::text, null::text, null::timestamptz)$$, '...adds a stub row for it');
 select is((select count(*) from private.ob_jobs where kind = 'refresh_institutions' and payload -> 'institution_ids' ? '950101'),
           1::bigint, '...and queues one refresh job for it');
 select public.ob_accounts_upsert('inst-fin-b', '[{"id":"inst-b1","institution_login_id":950000002,"institution_id":"950101"}]', '2026-03-01 00:00Z');
+select is(private.ob_schedule_institutions_discover(), 0, 'a known institution is not discovered again');
 select is((select count(*) from private.ob_jobs where kind = 'refresh_institutions'), 1::bigint,
-          'a known institution queues nothing more');
+          '...and queues nothing more');
 
 select tests.as_service_role();
 select is(public.ob_institutions_to_refresh(), '["950101"]'::jsonb, 'the service learns which institutions to refresh');
@@ -54,9 +57,16 @@ select throws_ok($$select * from public.open_banking_institutions$$, '42501', nu
 -- weekly refresh -----------------------------------------------------------------------------------
 select tests.clear_auth();
 select is(private.ob_schedule_institutions_refresh(), 1, 'the weekly job queues one refresh of every cached institution');
-select results_eq($$select schedule, command from cron.job where jobname = 'ob-institutions-refresh'$$,
-                  $$values ('40 4 * * 0'::text, 'select private.ob_schedule_institutions_refresh()'::text)$$,
-                  'pg_cron refreshes institutions weekly (Sunday 04:40 UTC)');
+select results_eq($$select jobname::text collate "default", schedule::text collate "default" from cron.job
+                     where jobname like 'ob-institutions-%' order by jobname$$,
+                  $$values ('ob-institutions-discover', '*/10 * * * *'), ('ob-institutions-refresh', '40 4 * * 0')$$,
+                  'pg_cron discovers new institutions every 10 minutes and refreshes all weekly (Sunday 04:40 UTC)');
+select is(public.ob_accounts_upsert('inst-fin-a', '[{"id":"inst-a9","institution_login_id":950000009,"institution_id":"950101"}]', '2026-03-10 00:00Z') ->> 'written',
+          '1', 'an account of a new login...');
+select results_eq($$select (select institution_name from public.open_banking_accounts where id = 'inst-a9'),
+                           (select institution_name from public.open_banking_institution_logins where id = 950000009)$$,
+                  $$values ('FinBank Oauth'::text, 'FinBank Oauth'::text)$$,
+                  '...and its login get a cached institution''s name as they are written');
 
 -- live badges: the publication -------------------------------------------------------------------
 select set_eq($$select tablename::text from pg_publication_tables where pubname = 'supabase_realtime' and schemaname = 'public'$$,
