@@ -2,7 +2,7 @@
 
 disconnect_login -> DeleteCustomerAccountsByInstitutionLogin; remove_account -> DeleteCustomerAccount
 (a 404 means Mastercard had already removed it: confirmed all the same); exclude_account /
-include_account -> GetCustomerAccount confirms the account is still the customer's. Only then does
+include_account -> GetCustomerAccounts confirms the account is still the customer's. Only then does
 `ob_account_request_finish` change exactly the rows the request names (one transaction). A failure
 Mastercard will not get over (or the last attempt) marks the request failed with a message the CPA
 can read; anything else is retried as a job.
@@ -59,6 +59,8 @@ async def _at_mastercard(services: Services, finicity_id: str, request: dict[str
     elif action == "remove_account":
         await finicity.delete_account(finicity_id, request["account_id"])
     elif action in ("exclude_account", "include_account"):
-        await finicity.get_account(finicity_id, request["account_id"])
+        accounts = await finicity.list_accounts(finicity_id)
+        if not any(a.id == request["account_id"] for a in accounts):
+            raise NotFound(404, None, "the account is not among the customer's accounts")
     else:
         raise PermanentJobError(f"unknown account request action {action!r}")

@@ -167,6 +167,7 @@ declare
   v_links integer;
   v_syncs integer;
   v_documents integer;
+  v_accounts integer;
 begin
   delete from public.open_banking_link_requests r
    where r.status in ('sent', 'ready', 'failed', 'coalesced') and r.updated_at < v_cutoff;
@@ -178,7 +179,10 @@ begin
   delete from public.open_banking_document_requests r
    where r.status in ('succeeded', 'partial', 'failed') and r.updated_at < v_cutoff;
   get diagnostics v_documents = row_count;
-  return v_links + v_syncs + v_documents;
+  delete from public.open_banking_account_requests r
+   where r.status in ('succeeded', 'failed') and r.updated_at < v_cutoff;
+  get diagnostics v_accounts = row_count;
+  return v_links + v_syncs + v_documents + v_accounts;
 end
 $$;
 revoke all on function private.ob_purge_requests() from public, anon, authenticated;

@@ -80,19 +80,25 @@ begin
     v_removed := v_removed || pg_catalog.jsonb_build_object('private.ob_webhook_events', cardinality(v_events));
   end if;
 
-  -- Every client-scoped table; the ones nothing references first (transactions before accounts
-  -- before customers), so the counts are the table's own rows rather than cascades.
+  -- Every client-scoped table; referencing tables before the tables they reference (annotations and
+  -- transactions before accounts before customers: ordered by the longest chain of foreign keys
+  -- pointing at each table), so the counts are the table's own rows rather than cascades.
   for v_table in
+    with recursive below (rel, depth) as (
+      select k.confrelid, 1 from pg_catalog.pg_constraint k where k.contype = 'f' and k.conrelid <> k.confrelid
+      union all
+      select k.confrelid, b.depth + 1
+        from below b join pg_catalog.pg_constraint k on k.contype = 'f' and k.conrelid = b.rel
+       where k.conrelid <> k.confrelid and b.depth < 32
+    ), height as (select b.rel, max(b.depth) as depth from below b group by b.rel)
     select c.table_schema as s, c.table_name as t
       from information_schema.columns c
       join information_schema.tables b on b.table_schema = c.table_schema and b.table_name = c.table_name
+      left join height h on h.rel = pg_catalog.format('%I.%I', c.table_schema, c.table_name)::regclass
      where c.column_name = 'platform_client_id' and b.table_type = 'BASE TABLE'
        and c.table_schema not in ('pg_catalog', 'information_schema')
        and (c.table_schema, c.table_name) <> ('private', 'ob_deletions')
-     order by (select count(*) from pg_catalog.pg_constraint k
-                where k.contype = 'f'
-                  and k.confrelid = pg_catalog.format('%I.%I', c.table_schema, c.table_name)::regclass),
-              c.table_schema, c.table_name
+     order by coalesce(h.depth, 0), c.table_schema, c.table_name
   loop
     if v_table.t like '%\_requests' and exists (
          select 1 from information_schema.columns i

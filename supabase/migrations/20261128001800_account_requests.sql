@@ -3,7 +3,7 @@
 --   disconnect_login  DeleteCustomerAccountsByInstitutionLogin, then that login, its accounts and
 --                     everything under them (transactions, balance history, annotations) go;
 --   remove_account    DeleteCustomerAccount, then that one account and everything under it goes;
---   exclude_account   Mastercard confirms the account (GetCustomerAccount), then syncs skip it: no
+--   exclude_account   Mastercard confirms the account (GetCustomerAccounts), then syncs skip it: no
 --                     transaction calls, no new rows, its balance stays as last read; the link stays;
 --   include_account   the same confirmation, then the account syncs again (a sync is queued).
 -- The client's other banks and accounts are not touched.

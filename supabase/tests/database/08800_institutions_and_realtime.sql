@@ -6,7 +6,7 @@ select plan(21);
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid) on commit drop;
 grant select on fx to public;
 insert into fx (a, b) values (tests.create_user('inst-a@cpa.test'), tests.create_user('inst-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'Client of A'), cb = tests.create_client(b, 'Client of B');
+update fx set ca = tests.create_client(a), cb = tests.create_client(b);
 select public.ob_customer_upsert(ca, 'inst-user-a', 'testing', 'inst-fin-a') from fx;
 select public.ob_customer_upsert(cb, 'inst-user-b', 'testing', 'inst-fin-b') from fx;
 delete from private.ob_jobs where kind = 'refresh_institutions';

@@ -6,7 +6,7 @@ select plan(30);
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid) on commit drop;
 grant select on fx to public;
 insert into fx (a, b) values (tests.create_user('note-a@cpa.test'), tests.create_user('note-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'Client of A'), cb = tests.create_client(b, 'Client of B');
+update fx set ca = tests.create_client(a), cb = tests.create_client(b);
 select public.ob_customer_upsert(ca, 'note-user-a', 'testing', 'note-fin-a') from fx;
 select public.ob_customer_upsert(cb, 'note-user-b', 'testing', 'note-fin-b') from fx;
 select public.ob_accounts_upsert('note-fin-a', '[{"id":"note-acct-a","institution_login_id":960000001,"institution_id":"102105","name":"Checking"}]', '2026-03-01 00:00Z');

@@ -1,12 +1,12 @@
 -- Disconnect a bank, remove an account, exclude or include an account: request rules for CPAs, and
 -- the service's finish touching exactly the rows the request names.
 begin;
-select plan(26);
+select plan(28);
 
 create temp table fx (a uuid, b uuid, ca uuid, cb uuid, r1 uuid, r2 uuid, r3 uuid, r4 uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a, b) values (tests.create_user('acr-a@cpa.test'), tests.create_user('acr-b@cpa.test'));
-update fx set ca = tests.create_client(a, 'Client of A'), cb = tests.create_client(b, 'Client of B');
+update fx set ca = tests.create_client(a), cb = tests.create_client(b);
 select public.ob_customer_upsert(ca, 'acr-user-a', 'testing', 'acr-fin-a') from fx;
 select public.ob_customer_upsert(cb, 'acr-user-b', 'testing', 'acr-fin-b') from fx;
 -- A's client has two banks (logins 970000001 with two accounts, 970000002 with one); B's has one.
@@ -88,6 +88,14 @@ insert into public.open_banking_account_requests (platform_client_id, action, ac
 select is((select count(*) from private.ob_jobs j join public.open_banking_account_requests r
              on j.kind = 'account_request' and j.payload ->> 'account_request_id' = r.id::text
            where r.platform_client_id = (select ca from fx)), 3::bigint, 'every request queues one job');
+
+-- retention: finished requests go with the other request rows (ob-purge-requests)
+alter table public.open_banking_account_requests disable trigger set_updated_at;  -- (rolled back)
+update public.open_banking_account_requests set updated_at = now() - interval '91 days'
+ where id in (select r1 from fx union all select r2 from fx);
+select is(private.ob_purge_requests(), 2, 'the requests purge removes finished account requests over 90 days old');
+select is((select count(*) from public.open_banking_account_requests where platform_client_id = (select ca from fx)), 1::bigint,
+          '...and keeps the waiting one');
 
 select * from finish();
 rollback;
