@@ -70,6 +70,7 @@ export const LIVE_TABLES = [
   'open_banking_link_requests',
   'open_banking_sync_requests',
   'open_banking_account_requests',
+  'open_banking_document_requests',
 ] as const
 
 /**
@@ -264,6 +265,28 @@ export function disconnectBank(sb: ObClient, clientId: string, institutionLoginI
 /** Remove one account (e.g. linked by mistake): its siblings at the same bank stay. */
 export function removeAccount(sb: ObClient, clientId: string, accountId: string): Promise<AccountRequest> {
   return accountRequest(sb, { platform_client_id: clientId, action: 'remove_account', account_id: accountId })
+}
+
+export type DocumentRequest = Tables<'open_banking_document_requests'>
+export type DocumentRow = Tables<'open_banking_documents'>
+
+/** Bank statements (PDF, by month) or an accountant export (csv / ofx / qbo) for a period. */
+export async function requestDocuments(
+  sb: ObClient,
+  row: Omit<TablesInsert<'open_banking_document_requests'>, 'requested_by' | 'status'>,
+): Promise<DocumentRequest> {
+  return must(await sb.from('open_banking_document_requests').insert(row).select().single())
+}
+
+/** A client's documents, newest first; the files are in Storage at `storage_path` (private bucket). */
+export async function listDocuments(sb: ObClient, clientId: string): Promise<DocumentRow[]> {
+  return must(
+    await sb
+      .from('open_banking_documents')
+      .select('*')
+      .eq('platform_client_id', clientId)
+      .order('created_at', { ascending: false }),
+  )
 }
 
 /** Stop (or resume) syncing one account while keeping its link and what was already read. */

@@ -67,6 +67,8 @@ grant insert (platform_client_id, kind, account_ids, last_n, statement_months, f
 grant all on public.open_banking_document_requests to service_role;
 
 alter table public.open_banking_document_requests enable row level security;
+-- Live request rows: Supabase Realtime sends changes to each CPA under the table's RLS.
+alter publication supabase_realtime add table public.open_banking_document_requests;
 create policy "CPAs read their clients' document requests" on public.open_banking_document_requests
   for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs request documents for their own clients" on public.open_banking_document_requests

@@ -71,7 +71,7 @@ select results_eq($$select (select institution_name from public.open_banking_acc
 -- live badges: the publication -------------------------------------------------------------------
 select set_eq($$select tablename::text from pg_publication_tables where pubname = 'supabase_realtime' and schemaname = 'public'$$,
               array['open_banking_customers', 'open_banking_institution_logins', 'open_banking_link_requests',
-                    'open_banking_sync_requests', 'open_banking_account_requests'],
+                    'open_banking_sync_requests', 'open_banking_account_requests', 'open_banking_document_requests'],
               'supabase_realtime publishes the tables the badge and the request rows come from, and no others');
 select is((select count(*) from pg_publication_tables p join pg_class c on c.relname = p.tablename
             join pg_namespace n on n.oid = c.relnamespace and n.nspname = p.schemaname
