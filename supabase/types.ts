@@ -29,6 +29,66 @@ export type Database = {
         }
         Relationships: []
       }
+      open_banking_account_requests: {
+        Row: {
+          account_id: string | null
+          accounts_removed: number | null
+          action: string
+          created_at: string
+          error_message: string | null
+          finished_at: string | null
+          id: string
+          institution_login_id: number | null
+          platform_client_id: string
+          requested_by: string | null
+          status: string
+          updated_at: string
+        }
+        Insert: {
+          account_id?: string | null
+          accounts_removed?: number | null
+          action: string
+          created_at?: string
+          error_message?: string | null
+          finished_at?: string | null
+          id?: string
+          institution_login_id?: number | null
+          platform_client_id: string
+          requested_by?: string | null
+          status?: string
+          updated_at?: string
+        }
+        Update: {
+          account_id?: string | null
+          accounts_removed?: number | null
+          action?: string
+          created_at?: string
+          error_message?: string | null
+          finished_at?: string | null
+          id?: string
+          institution_login_id?: number | null
+          platform_client_id?: string
+          requested_by?: string | null
+          status?: string
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_account_requests_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_account_requests_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
       open_banking_accounts: {
         Row: {
           aggregation_status_code: number | null
@@ -41,12 +101,15 @@ export type Database = {
           id: string
           institution_id: string | null
           institution_login_id: number | null
+          institution_name: string | null
           last_updated_at: string | null
           name: string | null
           number_masked: string | null
           platform_client_id: string
           source_fetched_at: string
           status: string | null
+          sync_excluded: boolean
+          sync_excluded_at: string | null
           type: string | null
           updated_at: string
         }
@@ -61,12 +124,15 @@ export type Database = {
           id: string
           institution_id?: string | null
           institution_login_id?: number | null
+          institution_name?: string | null
           last_updated_at?: string | null
           name?: string | null
           number_masked?: string | null
           platform_client_id: string
           source_fetched_at: string
           status?: string | null
+          sync_excluded?: boolean
+          sync_excluded_at?: string | null
           type?: string | null
           updated_at?: string
         }
@@ -81,12 +147,15 @@ export type Database = {
           id?: string
           institution_id?: string | null
           institution_login_id?: number | null
+          institution_name?: string | null
           last_updated_at?: string | null
           name?: string | null
           number_masked?: string | null
           platform_client_id?: string
           source_fetched_at?: string
           status?: string | null
+          sync_excluded?: boolean
+          sync_excluded_at?: string | null
           type?: string | null
           updated_at?: string
         }
@@ -474,6 +543,63 @@ export type Database = {
           },
         ]
       }
+      open_banking_institutions: {
+        Row: {
+          alternate_logo_url: string | null
+          created_at: string
+          display_name: string | null
+          fetch_error: string | null
+          fetched_at: string | null
+          icon_url: string | null
+          id: string
+          logo_url: string | null
+          name: string | null
+          oauth_enabled: boolean | null
+          primary_color: string | null
+          status: string | null
+          tile_url: string | null
+          updated_at: string
+          url_home_app: string | null
+          url_logon_app: string | null
+        }
+        Insert: {
+          alternate_logo_url?: string | null
+          created_at?: string
+          display_name?: string | null
+          fetch_error?: string | null
+          fetched_at?: string | null
+          icon_url?: string | null
+          id: string
+          logo_url?: string | null
+          name?: string | null
+          oauth_enabled?: boolean | null
+          primary_color?: string | null
+          status?: string | null
+          tile_url?: string | null
+          updated_at?: string
+          url_home_app?: string | null
+          url_logon_app?: string | null
+        }
+        Update: {
+          alternate_logo_url?: string | null
+          created_at?: string
+          display_name?: string | null
+          fetch_error?: string | null
+          fetched_at?: string | null
+          icon_url?: string | null
+          id?: string
+          logo_url?: string | null
+          name?: string | null
+          oauth_enabled?: boolean | null
+          primary_color?: string | null
+          status?: string | null
+          tile_url?: string | null
+          updated_at?: string
+          url_home_app?: string | null
+          url_logon_app?: string | null
+        }
+        Relationships: []
+      }
       open_banking_link_requests: {
         Row: {
           coalesced_into: string | null
@@ -617,6 +743,73 @@ export type Database = {
           },
         ]
       }
+      open_banking_transaction_annotations: {
+        Row: {
+          account_id: string
+          category: string | null
+          created_at: string
+          note: string | null
+          platform_client_id: string
+          reviewed: boolean
+          reviewed_at: string | null
+          reviewed_by: string | null
+          tax_line: string | null
+          transaction_id: number
+          updated_at: string
+          updated_by: string | null
+        }
+        Insert: {
+          account_id: string
+          category?: string | null
+          created_at?: string
+          note?: string | null
+          platform_client_id: string
+          reviewed?: boolean
+          reviewed_at?: string | null
+          reviewed_by?: string | null
+          tax_line?: string | null
+          transaction_id: number
+          updated_at?: string
+          updated_by?: string | null
+        }
+        Update: {
+          account_id?: string
+          category?: string | null
+          created_at?: string
+          note?: string | null
+          platform_client_id?: string
+          reviewed?: boolean
+          reviewed_at?: string | null
+          reviewed_by?: string | null
+          tax_line?: string | null
+          transaction_id?: number
+          updated_at?: string
+          updated_by?: string | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_transaction_annotations_account_id_fkey"
+            columns: ["account_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_accounts"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_transaction_annotations_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_transaction_annotations_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
       open_banking_transactions: {
         Row: {
           account_id: string
@@ -709,6 +902,7 @@ export type Database = {
           badge: string | null
           has_customer: boolean | null
           institution_logins: number | null
+          institution_names: string[] | null
           last_error_message: string | null
           last_synced_at: string | null
           next_consent_expiry_at: string | null
@@ -716,11 +910,64 @@ export type Database = {
         }
         Relationships: []
       }
+      open_banking_transactions_annotated: {
+        Row: {
+          account_id: string | null
+          amount: number | null
+          annotated_at: string | null
+          category: string | null
+          check_number: string | null
+          cpa_category: string | null
+          description: string | null
+          effective_at: string | null
+          id: number | null
+          memo: string | null
+          note: string | null
+          payee: string | null
+          platform_client_id: string | null
+          posted_at: string | null
+          reviewed: boolean | null
+          reviewed_at: string | null
+          reviewed_by: string | null
+          status: string | null
+          tax_line: string | null
+          transaction_at: string | null
+          type: string | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: "open_banking_transactions_account_id_fkey"
+            columns: ["account_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_accounts"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_transactions_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "clients"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "open_banking_transactions_platform_client_id_fkey"
+            columns: ["platform_client_id"]
+            isOneToOne: false
+            referencedRelation: "open_banking_client_status"
+            referencedColumns: ["platform_client_id"]
+          },
+        ]
+      }
     }
     Functions: {
       ob_accessible_clients: {
         Args: Record<PropertyKey, never>
         Returns: string[]
+      }
+      ob_account_request_begin: { Args: { p_id: string }; Returns: Json }
+      ob_account_request_finish: {
+        Args: { p_error?: string; p_id: string }
+        Returns: Json
       }
       ob_accounts_delete: {
         Args: {
@@ -833,6 +1080,11 @@ export type Database = {
       }
       ob_institution_login_upsert: {
         Args: { p_finicity_customer_id: string; p_login: Json }
+        Returns: Json
+      }
+      ob_institutions_to_refresh: { Args: { p_ids?: string[] }; Returns: Json }
+      ob_institutions_upsert: {
+        Args: { p_fetched_at: string; p_institutions: Json }
         Returns: Json
       }
       ob_job_claim: {

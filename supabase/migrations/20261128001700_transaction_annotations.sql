@@ -41,15 +41,15 @@ grant update (category, tax_line, note, reviewed) on public.open_banking_transac
 grant select on public.open_banking_transaction_annotations to service_role;
 alter table public.open_banking_transaction_annotations enable row level security;
 create policy "CPAs read their clients' annotations" on public.open_banking_transaction_annotations
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs annotate their clients' transactions" on public.open_banking_transaction_annotations
-  for insert to authenticated with check ((select public.ob_can_access_client(platform_client_id)));
+  for insert to authenticated with check (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs edit their clients' annotations" on public.open_banking_transaction_annotations
   for update to authenticated
-  using ((select public.ob_can_access_client(platform_client_id)))
-  with check ((select public.ob_can_access_client(platform_client_id)));
+  using (platform_client_id = any (array(select public.ob_accessible_clients())))
+  with check (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs clear their clients' annotations" on public.open_banking_transaction_annotations
-  for delete to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for delete to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 
 -- Functions ----------------------------------------------------------------------------------------
 

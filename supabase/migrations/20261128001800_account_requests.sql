@@ -41,10 +41,10 @@ alter table public.open_banking_account_requests enable row level security;
 -- Live request rows: Supabase Realtime sends changes to each CPA under the table's RLS.
 alter publication supabase_realtime add table public.open_banking_account_requests;
 create policy "CPAs read their clients' account requests" on public.open_banking_account_requests
-  for select to authenticated using ((select public.ob_can_access_client(platform_client_id)));
+  for select to authenticated using (platform_client_id = any (array(select public.ob_accessible_clients())));
 create policy "CPAs request account changes for their own clients" on public.open_banking_account_requests
   for insert to authenticated
-  with check ((select public.ob_can_access_client(platform_client_id)) and requested_by = (select auth.uid()));
+  with check (platform_client_id = any (array(select public.ob_accessible_clients())) and requested_by = (select auth.uid()));
 create trigger force_request_defaults before insert on public.open_banking_account_requests
   for each row execute function private.force_request_defaults();
 create trigger set_updated_at before update on public.open_banking_account_requests

@@ -28,9 +28,12 @@ grant execute on function tests.plan_of(text) to authenticated;
 -- Every CPA-facing policy reads the set once, and none calls a function per row (2)
 select is(array(select format('%s: %s', tablename, policyname) from pg_policies
                  where schemaname = 'public' and tablename like 'open\_banking\_%'
+                   -- (client-scoped tables only: open_banking_institutions is public reference data)
+                   and exists (select 1 from information_schema.columns c where c.table_schema = 'public'
+                                 and c.table_name = tablename and c.column_name = 'platform_client_id')
                    and coalesce(qual, with_check) not like '%= ANY (ARRAY( SELECT ob_accessible_clients() AS ob_accessible_clients))%'
                  order by 1),
-          array[]::text[], 'every policy on the open_banking tables reads platform_client_id = any (array(select ob_accessible_clients()))');
+          array[]::text[], 'every policy on the client-scoped open_banking tables reads platform_client_id = any (array(select ob_accessible_clients()))');
 select is(array(select format('%s: %s', tablename, policyname) from pg_policies
                  where schemaname = 'public' and coalesce(qual, '') || coalesce(with_check, '') like '%ob_can_access_client%'),
           array[]::text[], 'no policy calls ob_can_access_client (a call per row)');
