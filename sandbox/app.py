@@ -12,9 +12,11 @@ from sandbox.errors import ApiError, api_error_handler
 from sandbox.routes import (
     accounts,
     connect,
+    consumers,
     customers,
     institutions,
     partner,
+    refreshes,
     removal,
     statements,
     subscriptions,
@@ -22,6 +24,7 @@ from sandbox.routes import (
 )
 from sandbox.signing import load_or_generate_key
 from sandbox.state import SandboxState
+from sandbox.validation import judge_for, judge_middleware
 from sandbox.webhooks import Deliverer
 
 API_HANDLERS = [
@@ -31,6 +34,8 @@ API_HANDLERS = [
     customers.get_customers,
     customers.get_customer_by_id,
     customers.delete_customer,
+    consumers.create_consumer,
+    consumers.get_consumer_for_customer,
     connect.generate,
     connect.generate_fix,
     connect.send_email,
@@ -49,6 +54,8 @@ API_HANDLERS = [
     statements.account_statements,
     statements.asset,
     statements.certified_institutions,
+    refreshes.refresh_transactions,
+    refreshes.refresh_status,
     subscriptions.create_subscription,
     subscriptions.list_subscriptions,
     subscriptions.get_subscription,
@@ -85,6 +92,7 @@ def _stats_middleware(app: ASGIApp) -> ASGIApp:
 def create_app(config: SandboxConfig | None = None, state: SandboxState | None = None) -> Litestar:
     config = config or SandboxConfig()
     state = state or SandboxState()
+    judge = judge_for(config.strict_validation)
     deliverer = Deliverer(state, config)
     app_state = State(
         {
@@ -101,7 +109,7 @@ def create_app(config: SandboxConfig | None = None, state: SandboxState | None =
     return Litestar(
         route_handlers=[*API_HANDLERS, *control.HANDLERS],
         exception_handlers={ApiError: api_error_handler},
-        middleware=[_stats_middleware],
+        middleware=[_stats_middleware, judge_middleware(judge)],
         state=app_state,
         on_shutdown=[_shutdown],
         openapi_config=None,

@@ -52,6 +52,17 @@ class SandboxConfig(BaseSettings):
     )
     # The partner account locks after this many failed authentications in a row (CreateToken).
     partner_lockout_failures: int = 5
+    # Strict request validation: the spec's `required` lists and formats too (sandbox/validation.py).
+    strict_validation: bool = Field(
+        True, validation_alias=AliasChoices("SANDBOX_STRICT_VALIDATION", "strict_validation")
+    )
+    # refreshTransactions: seconds (real time) from NEW to the final status, standard and historic.
+    refresh_delay_seconds: float = Field(
+        0.5, validation_alias=AliasChoices("SANDBOX_REFRESH_DELAY", "refresh_delay_seconds")
+    )
+    historic_load_delay_seconds: float = Field(
+        1.0, validation_alias=AliasChoices("SANDBOX_HISTORIC_LOAD_DELAY", "historic_load_delay_seconds")
+    )
     token_lifetime_seconds: int = 7200
     link_ttl_seconds: int = 7200
 

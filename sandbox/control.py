@@ -10,12 +10,15 @@ from typing import Any
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
 
+from sandbox import refresh as engine
 from sandbox.data import DEFAULT_PROFILE, advance_bank, connect_customer
 from sandbox.errors import ApiError, json_response
 from sandbox.faults import parse_fault
+from sandbox.refresh import hold_until_refresh, open_login_history
 from sandbox.routes.common import account_json, read_json
 from sandbox.signing import public_key_pem
 from sandbox.state import Customer, SandboxState
+from sandbox.validation import Violations
 from sandbox.webhooks import Deliverer
 
 
@@ -77,6 +80,7 @@ async def connect_complete(request: Request) -> Response:
             inst, oauth = login.institution_id, login.oauth
         else:
             login, accounts = connect_customer(state, customer, profile)
+            open_login_history(login, accounts, profile)
         login_id = login.id
         customer.index(None, False)  # warm the customer-wide page index
         tx_count = sum(len(a.txs) for a in accounts)
@@ -110,18 +114,6 @@ async def connect_complete(request: Request) -> Response:
     return json_response(result)
 
 
-def _condition_ok(ev: dict, body_obj: dict) -> bool:
-    cond = ev.get("condition")
-    if not cond:
-        return True
-    key = cond["subscribeFor"]
-    value = body_obj.get(key, body_obj.get("data", {}).get(key))
-    value = None if value is None else str(value)
-    if cond.get("includes") and value not in cond["includes"]:
-        return False
-    return not (cond.get("excludes") and value in cond["excludes"])
-
-
 @post("/_sandbox/obwms/send")
 async def obwms_send(request: Request) -> Response:
     state, deliverer = _ctx(request)
@@ -146,16 +138,7 @@ async def obwms_send(request: Request) -> Response:
     if login_id is not None:
         body_obj["institutionLoginId"] = int(login_id)
     body_obj["data"] = data or {}
-    items = []
-    for sub in state.subscriptions.values():
-        if sub.status != "active":
-            continue
-        for ev in sub.events:
-            if ev["name"] == event and ev["status"] == "active" and _condition_ok(ev, body_obj):
-                url = ev.get("url") or sub.url
-                # _parse in routes/subscriptions.py rejects an event with no url when the subscription has none.
-                assert url is not None
-                items.append(deliverer.obwms_item(url, body_obj, request.app.state.key))
+    items = deliverer.obwms_items(body_obj, request.app.state.key)
     result = {
         "eventId": body_obj["eventId"],
         "body": body_obj,
@@ -297,7 +280,36 @@ async def bank_advance(request: Request) -> Response:
         seed=body.get("seed"),
         hold_days=_hold_days(body.get("holdDays")),
     )
+    if body.get("untilRefresh"):
+        # The bank has them; Mastercard serves them after a standard refresh (refreshTransactions).
+        out["heldUntilRefresh"] = hold_until_refresh(customer, out["created"])
     return json_response(out)
+
+
+@get("/_sandbox/refreshes")
+async def list_refreshes(request: Request) -> Response:
+    state = request.app.state.sandbox
+    return json_response(
+        {"refreshes": [engine.initiated_json(r) | {"status": r.status} for r in state.refreshes.values()]}
+    )
+
+
+@post("/_sandbox/refreshes/{refresh_id:str}")
+async def settle_refresh(request: Request, refresh_id: FromPath[str]) -> Response:
+    """End a refresh now: `{"status": "COMPLETED" | "FAILED"}` (for logins whose historicLoad is manual)."""
+    state = request.app.state.sandbox
+    refresh = state.refreshes.get(refresh_id)
+    if refresh is None:
+        raise _err(404, f"unknown refresh {refresh_id}")
+    status = (await read_json(request)).get("status")
+    if status not in engine.FINAL:
+        raise _err(400, "status must be COMPLETED or FAILED")
+    if refresh.status in engine.FINAL:
+        raise _err(409, f"refresh already {refresh.status}")
+    engine.finish(state, refresh, status)
+    items = request.app.state.deliverer.obwms_items(engine.event_body(state, refresh), request.app.state.key)
+    deliveries = await request.app.state.deliverer.send_batch("obwms", items) if items else []
+    return json_response({"refresh": engine.status_json(state, refresh), "deliveries": deliveries})
 
 
 @post("/_sandbox/faults")
@@ -323,13 +335,32 @@ async def clear_faults(request: Request) -> None:
 
 @get("/_sandbox/stats")
 async def stats(request: Request) -> Response:
-    return json_response(request.app.state.sandbox.stats.as_json())
+    state = request.app.state.sandbox
+    violations = state.violations.as_json()
+    return json_response(
+        {**state.stats.as_json(), "requestViolations": {k: violations[k] for k in ("total", "byOperation")}}
+    )
+
+
+@get("/_sandbox/violations")
+async def violations(request: Request) -> Response:
+    """Requests the official spec calls invalid: `{total, byOperation: {opId: n}, recent: [...]}`."""
+    return json_response(request.app.state.sandbox.violations.as_json())
+
+
+@delete("/_sandbox/violations", status_code=204)
+async def clear_violations(request: Request) -> None:
+    request.app.state.sandbox.violations = Violations()
 
 
 @post("/_sandbox/reset")
 async def reset(request: Request) -> Response:
     request.app.state.sandbox.reset()
     return json_response({"status": "reset"})
+
+
+def _live(acct) -> list:
+    return [t for t in acct.txs.values() if t.status != "shadow" and t.effective_date >= acct.history_floor]
 
 
 @get("/_sandbox/customers/{customer_id:str}")
@@ -358,6 +389,7 @@ async def inspect_customer(request: Request, customer_id: FromPath[str]) -> Resp
                 "institutionLoginId": link.institution_login_id,
                 "used": link.used,
             },
+            "consumerId": customer.consumer.id if customer.consumer else None,
             "institutionLogins": [
                 {
                     "id": lg.id,
@@ -365,6 +397,8 @@ async def inspect_customer(request: Request, customer_id: FromPath[str]) -> Resp
                     "oauth": lg.oauth,
                     "consentStart": lg.consent_start,
                     "consentEnd": lg.consent_end,
+                    "historyComplete": lg.history_complete,
+                    "historicLoad": lg.historic_load,
                 }
                 for lg in customer.logins.values()
             ],
@@ -376,11 +410,12 @@ async def inspect_customer(request: Request, customer_id: FromPath[str]) -> Resp
                     "type": a.type,
                     "institutionLoginId": a.login_id,
                     "transactions": len(a.txs),
-                    # What a faithful copy holds: every row but the bank's temporary shadow copies.
-                    "liveTransactionIds": sorted(t.id for t in a.txs.values() if t.status != "shadow"),
-                    "liveAmountTotal": str(
-                        sum((Decimal(repr(t.amount)) for t in a.txs.values() if t.status != "shadow"), Decimal(0))
-                    ),
+                    # What a faithful copy holds: every row the API serves now (the history window) but
+                    # the bank's temporary shadow copies.
+                    "historyFloor": a.history_floor,
+                    "liveTransactionIds": sorted(t.id for t in _live(a)),
+                    "liveAmountTotal": str(sum((Decimal(repr(t.amount)) for t in _live(a)), Decimal(0))),
+                    "oldestLiveDate": min((t.effective_date for t in _live(a)), default=None),
                 }
                 for a in customer.accounts.values()
             ],
@@ -401,10 +436,14 @@ HANDLERS = [
     get_clock,
     move_clock,
     bank_advance,
+    list_refreshes,
+    settle_refresh,
     add_fault,
     list_faults,
     clear_faults,
     stats,
+    violations,
+    clear_violations,
     reset,
     inspect_customer,
 ]

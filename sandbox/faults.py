@@ -17,6 +17,7 @@ ENDPOINTS = {
     "statements",
     "statement_details",
     "institutions",
+    "refreshes",
     "webhooks",
     "*",
 }

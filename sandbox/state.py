@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.models import Tx, encode
+from sandbox.validation import Violations
 
 FLIPPED_SIGN_TYPES = frozenset({"creditCard", "investment"})
 DATE_RULES = ("postedDate", "transactionDate")
@@ -55,6 +56,35 @@ class Login:
     consent_start: int
     consent_end: int
     created: int
+    # Standard aggregation serves 180 days before each account was added until a historic load for the
+    # login completes; `historic_load` is how this institution answers one: complete | failed | manual.
+    history_complete: bool = False
+    historic_load: str = "complete"
+
+
+@dataclass
+class Consumer:
+    """A Finicity consumer (CreateConsumer): only what GetConsumerForCustomer returns is kept."""
+
+    id: str
+    customer_id: str
+    created: int
+    fields: dict[str, Any]
+
+
+@dataclass
+class Refresh:
+    """A refreshTransactions request, moving NEW -> IN_PROGRESS -> COMPLETED | FAILED on its own."""
+
+    id: str
+    customer_id: str
+    login_id: int | None
+    account_ids: list[str]
+    mode: str  # standard | historic | custom
+    created_iso: str
+    status: str = "NEW"
+    from_date: str | None = None
+    to_date: str | None = None
 
 
 @dataclass
@@ -76,6 +106,8 @@ class Account:
     encoded: dict[int, bytes] = field(default_factory=dict)
     # Ids unique per account only (Mastercard's rule): when set, this account numbers its own rows.
     next_tx_id: int | None = None
+    # Transactions dated before this are not served (0 = all): created - 180 days until a historic load.
+    history_floor: int = 0
 
     @property
     def sign(self) -> int:
@@ -107,8 +139,9 @@ class TxIndex:
         for acct in accounts:
             enc = acct.encoded
             account = int(acct.id)
+            floor = acct.history_floor
             for tx in acct.txs.values():
-                if include_pending or tx.status != "pending":
+                if (include_pending or tx.status != "pending") and tx.effective_date >= floor:
                     rows.append((tx.filter_date(date_rule), tx.id, account, enc[tx.id]))
         rows.sort(key=lambda r: (r[0], r[1], r[2]))
         self.dates = [r[0] for r in rows]
@@ -142,6 +175,10 @@ class Customer:
     phone: str | None = None
     application_id: str | None = None
     latest_link: Link | None = None
+    consumer: Consumer | None = None
+    # Bank transactions Mastercard has not aggregated yet (bank/advance with untilRefresh): a standard
+    # refresh publishes them.
+    unrefreshed: dict[str, list[Tx]] = field(default_factory=dict)
     logins: dict[int, Login] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
     version: int = 0
@@ -209,12 +246,14 @@ class SandboxState:
         self.customers: dict[str, Customer] = {}
         self.logins: dict[int, Login] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        self.refreshes: dict[str, Refresh] = {}
         self.outbox: list[dict] = []
         self.deliveries: list[dict] = []
         self.faults: list = []
         # asset id -> (customer id, account id, statement index, sandbox time the details were asked)
         self.assets: dict[str, tuple[str, str, int, int]] = {}
         self.stats = Stats()
+        self.violations = Violations()
         # Mastercard's ids are unique across everything a partner ever sees, so each sandbox
         # instance draws its own id block (a reset reuses it: same seed, same data).
         self.next_customer_id = 7_000_000_000 + self.id_block * 1_000

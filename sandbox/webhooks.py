@@ -150,3 +150,29 @@ class Deliverer:
             text_encoding=self.config.obwms_text_encoding,
         )
         return (url, body, headers, body_obj["eventType"], body_obj["eventId"])
+
+    def obwms_items(self, body_obj: dict, key) -> list[tuple]:
+        """One signed delivery per active subscription event of this name whose condition matches."""
+        items = []
+        for sub in self.state.subscriptions.values():
+            if sub.status != "active":
+                continue
+            for ev in sub.events:
+                if ev["name"] == body_obj["eventType"] and ev["status"] == "active" and _condition_ok(ev, body_obj):
+                    url = ev.get("url") or sub.url
+                    # _parse in routes/subscriptions.py rejects an event with no url when the subscription has none.
+                    assert url is not None
+                    items.append(self.obwms_item(url, body_obj, key))
+        return items
+
+
+def _condition_ok(ev: dict, body_obj: dict) -> bool:
+    cond = ev.get("condition")
+    if not cond:
+        return True
+    key = cond["subscribeFor"]
+    value = body_obj.get(key, body_obj.get("data", {}).get(key))
+    value = None if value is None else str(value)
+    if cond.get("includes") and value not in cond["includes"]:
+        return False
+    return not (cond.get("excludes") and value in cond["excludes"])

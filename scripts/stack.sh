@@ -57,10 +57,10 @@ install() {
   fi
   local stamp="$ROOT/.venv/.installed"
   if [ ! -x "$PY" ] || [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    log "pip: project and test dependencies"
+    log "pip: project, sandbox and test dependencies"
     [ -x "$PY" ] || python3 -m venv "$ROOT/.venv"
     "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[sandbox,test]"
     touch "$stamp"
   fi
 }

@@ -51,6 +51,9 @@ def _make_link(request: Request, state: SandboxState, body: dict, kind: str) -> 
     customer = state.customers.get(body["customerId"])
     if customer is None:
         raise _customer_error()
+    consumer_id = body.get("consumerId")
+    if consumer_id is not None and (customer.consumer is None or customer.consumer.id != consumer_id):
+        raise invalid_param("consumerId", "no such consumer for this customer")
     exp = body.get("experience")
     if exp is not None and exp != "default" and not (isinstance(exp, str) and GUID_RE.match(exp)):
         raise invalid_param("experience", '"experience" must be a valid GUID')
@@ -117,6 +120,9 @@ async def send_email(request: Request) -> Response:
     email = body.get("email")
     if not isinstance(email, dict) or not isinstance(email.get("to"), str) or not email["to"]:
         raise missing_param("email.to")
+    if not body.get("consumerId"):
+        # ConnectEmailParameters requires a consumer (CreateConsumer), in lax validation mode too.
+        raise missing_param("consumerId")
     link = _make_link(request, state, body, "email")
     config = {k: email[k] for k in EMAIL_FIELDS if k in email}
     now = state.clock.now()

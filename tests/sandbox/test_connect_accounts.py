@@ -1,7 +1,7 @@
 import re
 from urllib.parse import parse_qs, urlparse
 
-from tests.sandbox.support import PARTNER_ID, connect, new_customer
+from tests.sandbox.support import PARTNER_ID, connect, new_consumer, new_customer
 
 LINK_RE = re.compile(
     r"^https://connect2\.finicity\.com\?customerId=\d+&origin=url&partnerId=\d+&signature=[0-9a-f]{64}"
@@ -51,6 +51,7 @@ async def test_generate_remembers_webhook_settings_of_latest_link(client, h):
 
 async def test_send_email_records_outbox_and_echoes_email_config(client, h):
     cid = await new_customer(client, h)
+    consumer_id = await new_consumer(client, h, cid)
     email = {"to": "bob@example.com", "firstName": "Bob", "subject": "Link your bank"}
     r = await client.post(
         "/connect/v2/send/email",
@@ -58,6 +59,7 @@ async def test_send_email_records_outbox_and_echoes_email_config(client, h):
         json={
             "partnerId": PARTNER_ID,
             "customerId": cid,
+            "consumerId": consumer_id,
             "email": email,
             "webhook": "http://hook",
             "redirectUri": "http://r",
