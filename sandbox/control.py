@@ -14,7 +14,7 @@ from sandbox import refresh as engine
 from sandbox.data import DEFAULT_PROFILE, advance_bank, connect_customer
 from sandbox.errors import ApiError, json_response
 from sandbox.faults import parse_fault
-from sandbox.refresh import hold_until_refresh, open_login_history
+from sandbox.refresh import hold_until_refresh, open_login_history, snapshot
 from sandbox.routes.common import account_json, read_json
 from sandbox.signing import public_key_pem
 from sandbox.state import Customer, SandboxState
@@ -270,6 +270,7 @@ async def bank_advance(request: Request) -> Response:
     state = request.app.state.sandbox
     body = await read_json(request)
     customer = _customer(state, body)
+    before = snapshot(customer)
     out = advance_bank(
         state,
         customer,
@@ -282,7 +283,7 @@ async def bank_advance(request: Request) -> Response:
     )
     if body.get("untilRefresh"):
         # The bank has them; Mastercard serves them after a standard refresh (refreshTransactions).
-        out["heldUntilRefresh"] = hold_until_refresh(customer, out["created"])
+        out["heldUntilRefresh"] = hold_until_refresh(customer, before, out["created"], out["posted"])
     return json_response(out)
 
 

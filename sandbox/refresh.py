@@ -37,12 +37,20 @@ def open_login_history(login: Login, accounts: list[Account], profile: dict[str,
         acct.history_floor = 0 if login.history_complete else acct.created - STANDARD_HISTORY
 
 
-def hold_until_refresh(customer: Customer, created_ids: list[int]) -> int:
-    """Move just-created bank transactions out of view until a standard refresh aggregates them."""
-    wanted = set(created_ids)
+def snapshot(customer: Customer) -> dict[str, set[int]]:
+    return {acct.id: set(acct.txs) for acct in customer.accounts.values()}
+
+
+def hold_until_refresh(customer: Customer, before: dict[str, set[int]], created: list[int], posted: list[int]) -> int:
+    """Move the rows a bank/advance created out of view until a standard refresh aggregates them.
+
+    Ids are unique per account only, so a row is held when it is new in its account and its id is among
+    the created ones and not among the posted ones (an id both lists share stays visible).
+    """
+    wanted = set(created) - set(posted)
     held = 0
     for acct in customer.accounts.values():
-        for tx_id in [t for t in acct.txs if t in wanted]:
+        for tx_id in [t for t in acct.txs if t in wanted and t not in before.get(acct.id, set())]:
             customer.unrefreshed.setdefault(acct.id, []).append(acct.txs[tx_id])
             acct.drop(tx_id)
             held += 1
