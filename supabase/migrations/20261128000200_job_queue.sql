@@ -13,7 +13,9 @@ create table private.ob_jobs (
   kind          text not null check (kind in (
                   'deliver_link', 'sync_customer', 'process_webhook_event',
                   'check_consent', 'delete_customer', 'produce_documents', 'account_request',
-                  'refresh_institutions')),
+                  'refresh_institutions',
+                  -- one historic load per bank login; following a refresh to its end (issue 12)
+                  'load_history', 'follow_refresh')),
   payload       jsonb not null default '{}',
   dedupe_key    text,
   status        text not null default 'queued'

@@ -19,6 +19,8 @@ create table public.open_banking_customers (
   last_error_message    text,
   last_synced_at        timestamptz,
   last_sync_error       text,
+  -- Mastercard's consumer for this customer (CreateConsumer), needed only for Mastercard's Connect email.
+  finicity_consumer_id  text,
   created_at            timestamptz not null default now(),
   updated_at            timestamptz not null default now()
 );
@@ -145,6 +147,31 @@ $$;
 revoke all on function public.ob_customer_sync_finished(text, text) from public, anon, authenticated;
 grant execute on function public.ob_customer_sync_finished(text, text) to service_role;
 
+-- The consumer exists at Mastercard: remember its id and forget the personal fields the CPA supplied
+-- to create it (they were needed once, for CreateConsumer).
+create function public.ob_customer_set_consumer(p_platform_client_id uuid, p_consumer_id text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_customers%rowtype;
+begin
+  update public.open_banking_customers c
+     set finicity_consumer_id = p_consumer_id
+   where c.platform_client_id = p_platform_client_id
+  returning * into v_row;
+  update public.open_banking_link_requests r
+     set last_name = null, state = null, birthday = null
+   where r.platform_client_id = p_platform_client_id
+     and (r.last_name is not null or r.state is not null or r.birthday is not null);
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_customer_set_consumer(uuid, text) from public, anon, authenticated;
+grant execute on function public.ob_customer_set_consumer(uuid, text) to service_role;
+
 -- Accounts, transactions, snapshots and logins go with the customer (on delete cascade).
 create function public.ob_customer_delete(p_finicity_customer_id text)
 returns jsonb
@@ -209,6 +236,15 @@ create table public.open_banking_institution_logins (
   -- Event time of the newest OBWMS event applied to this login: an older one (a replay, a late
   -- delivery) is recorded in the inbox but changes nothing here.
   last_event_at            timestamptz,
+  -- 24 months of history: standard aggregation gives 180 days before each account was added; one
+  -- historic load per login (refreshTransactions mode historic) brings the rest.
+  history_status           text not null default 'not_started'
+                           check (history_status in ('not_started', 'loading', 'complete', 'failed')),
+  history_refresh_id       uuid,
+  history_error            text,
+  history_started_at       timestamptz,
+  history_finished_at      timestamptz,
+  earliest_transaction_at  timestamptz,   -- the oldest transaction held for this login's accounts
   created_at               timestamptz not null default now(),
   updated_at               timestamptz not null default now()
 );
@@ -224,6 +260,8 @@ create policy "CPAs read their clients' bank logins" on public.open_banking_inst
 
 create index open_banking_institution_logins_client_idx on public.open_banking_institution_logins (platform_client_id);
 create index open_banking_institution_logins_customer_idx on public.open_banking_institution_logins (customer_id);
+create unique index open_banking_institution_logins_history_refresh_idx
+  on public.open_banking_institution_logins (history_refresh_id) where history_refresh_id is not null;
 
 create trigger set_updated_at before update on public.open_banking_institution_logins
   for each row execute function private.set_updated_at();
@@ -318,3 +356,128 @@ end
 $$;
 revoke all on function public.ob_institution_login_flag_reauth(bigint, boolean, text, timestamptz) from public, anon, authenticated;
 grant execute on function public.ob_institution_login_flag_reauth(bigint, boolean, text, timestamptz) to service_role;
+
+-- History (one historic load per login) -----------------------------------------------------------
+
+-- After every sync of a customer: note each login's oldest transaction held, and queue one historic
+-- load per login that has none yet (job `load_history`, once per login by its dedupe key and status).
+create function public.ob_institution_logins_after_sync(p_finicity_customer_id text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_customer public.open_banking_customers := private.ob_customer_row(p_finicity_customer_id);
+  v_queued integer := 0;
+  v_login record;
+begin
+  update public.open_banking_institution_logins l
+     set earliest_transaction_at = e.earliest
+    from (select a.institution_login_id as login_id, min(t.effective_at) as earliest
+            from public.open_banking_accounts a
+            join public.open_banking_transactions t on t.account_id = a.id
+           where a.customer_id = v_customer.id and a.institution_login_id is not null
+           group by a.institution_login_id) e
+   where l.id = e.login_id and l.earliest_transaction_at is distinct from e.earliest;
+  for v_login in
+    select l.id from public.open_banking_institution_logins l
+     where l.customer_id = v_customer.id and l.history_status = 'not_started'
+  loop
+    perform private.ob_enqueue('load_history',
+      pg_catalog.jsonb_build_object('institution_login_id', v_login.id, 'finicity_customer_id', p_finicity_customer_id),
+      'history:' || v_login.id);
+    v_queued := v_queued + 1;
+  end loop;
+  if v_queued > 0 then
+    perform private.ob_wake('load_history');
+  end if;
+  return pg_catalog.jsonb_build_object('history_loads_queued', v_queued);
+end
+$$;
+revoke all on function public.ob_institution_logins_after_sync(text) from public, anon, authenticated;
+grant execute on function public.ob_institution_logins_after_sync(text) to service_role;
+
+-- The `load_history` job takes the login: true when it may (still) start the historic load (not
+-- started, or claimed by an earlier attempt that never got a refresh id back).
+create function public.ob_institution_login_history_claim(p_login_id bigint)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_institution_logins%rowtype;
+begin
+  update public.open_banking_institution_logins l
+     set history_status = 'loading', history_started_at = coalesce(l.history_started_at, now()), history_error = null
+   where l.id = p_login_id
+     and (l.history_status = 'not_started' or (l.history_status = 'loading' and l.history_refresh_id is null))
+  returning * into v_row;
+  return pg_catalog.jsonb_build_object('claimed', v_row.id is not null);
+end
+$$;
+revoke all on function public.ob_institution_login_history_claim(bigint) from public, anon, authenticated;
+grant execute on function public.ob_institution_login_history_claim(bigint) to service_role;
+
+-- The historic load was accepted (p_refresh_id) or refused at once (p_error: the 180 days stay).
+create function public.ob_institution_login_history_started(
+  p_login_id bigint, p_refresh_id uuid default null, p_error text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_institution_logins%rowtype;
+begin
+  update public.open_banking_institution_logins l
+     set history_refresh_id = p_refresh_id,
+         history_status = case when p_error is null then 'loading' else 'failed' end,
+         history_error = left(p_error, 500),
+         history_finished_at = case when p_error is null then null else now() end
+   where l.id = p_login_id and l.history_status = 'loading' and l.history_refresh_id is null
+  returning * into v_row;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_institution_login_history_started(bigint, uuid, text) from public, anon, authenticated;
+grant execute on function public.ob_institution_login_history_started(bigint, uuid, text) to service_role;
+
+-- The historic load ended (COMPLETED or FAILED, from getTransactionRefreshStatus or the OBWMS event):
+-- settle the login once; a completed load queues the sync of the older window.
+create function public.ob_institution_login_history_settle(p_refresh_id uuid, p_status text, p_error text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_institution_logins%rowtype;
+  v_finicity_customer_id text;
+begin
+  if p_status not in ('COMPLETED', 'FAILED') then
+    raise exception 'not a final refresh status: %', p_status using errcode = '22023';
+  end if;
+  update public.open_banking_institution_logins l
+     set history_status = case when p_status = 'COMPLETED' then 'complete' else 'failed' end,
+         history_error = case when p_status = 'FAILED' then left(coalesce(p_error, 'The historic load failed.'), 500) end,
+         history_finished_at = now()
+   where l.history_refresh_id = p_refresh_id and l.history_status = 'loading'
+  returning * into v_row;
+  if v_row.id is null then
+    return pg_catalog.jsonb_build_object('settled', false);
+  end if;
+  if p_status = 'COMPLETED' then
+    select c.finicity_customer_id into v_finicity_customer_id
+      from public.open_banking_customers c where c.id = v_row.customer_id;
+    perform private.ob_enqueue('sync_customer',
+      pg_catalog.jsonb_build_object('finicity_customer_id', v_finicity_customer_id, 'history_login_id', v_row.id),
+      'history-sync:' || v_row.id);
+    perform private.ob_wake('history_complete');
+  end if;
+  return pg_catalog.to_jsonb(v_row) || pg_catalog.jsonb_build_object('settled', true);
+end
+$$;
+revoke all on function public.ob_institution_login_history_settle(uuid, text, text) from public, anon, authenticated;
+grant execute on function public.ob_institution_login_history_settle(uuid, text, text) to service_role;

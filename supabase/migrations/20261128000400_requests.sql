@@ -5,9 +5,15 @@
 
 -- =================================================================================================
 -- public.open_banking_link_requests
--- The CPA inserts a row; the service delivers the link (job `deliver_link`). A Connect link (`link`)
--- is emailed by Mastercard to email_to; a Fix link (`fix`, re-consent) has no email endpoint at
--- Mastercard, so the service generates it and stores it as `ready` for the platform to deliver.
+-- The CPA inserts a row; the service delivers the link (job `deliver_link`). `delivery` says how a
+-- Connect link (`link`) reaches the client:
+--   platform          the service generates the link (/connect/v2/generate) and stores it with its TTL,
+--                     status `ready`, for the platform to send with its own email. Needs no personal data.
+--   mastercard_email  Mastercard emails it to email_to (/connect/v2/send/email), status `sent`. Mastercard
+--                     requires a consumer for that: unless the client already has one, the CPA supplies
+--                     first_name, last_name, state and birthday (never an SSN); they are cleared once the
+--                     consumer exists (ob_customer_set_consumer).
+-- A Fix link (`fix`, re-consent) has no email endpoint at Mastercard: it is always stored `ready`.
 -- =================================================================================================
 
 create table public.open_banking_link_requests (
@@ -15,6 +21,10 @@ create table public.open_banking_link_requests (
   platform_client_id    uuid not null references public.clients (id) on delete cascade,
   email_to              text check (length(email_to) between 3 and 320 and email_to ~ '^[^@\s]+@[^@\s]+$'),
   first_name            text check (length(first_name) <= 100),
+  last_name             text check (length(last_name) between 1 and 100),
+  state                 text check (state ~ '^[A-Z]{2}$'),
+  birthday              date check (birthday between date '1900-01-01' and current_date),
+  delivery              text not null default 'platform' check (delivery in ('platform', 'mastercard_email')),
   kind                  text not null default 'link' check (kind in ('link', 'fix')),
   institution_login_id  bigint,
   requested_by          uuid references auth.users (id) on delete set null,
@@ -31,12 +41,12 @@ create table public.open_banking_link_requests (
   created_at            timestamptz not null default now(),
   updated_at            timestamptz not null default now(),
   constraint fix_needs_login check (kind = 'link' or institution_login_id is not null),
-  constraint link_needs_email check (kind = 'fix' or email_to is not null)
+  constraint mastercard_email_needs_email check (delivery = 'platform' or kind = 'fix' or email_to is not null)
 );
 revoke all on public.open_banking_link_requests from public, anon, authenticated;
 grant select on public.open_banking_link_requests to authenticated;
 -- The CPA supplies only these columns; everything else is the service's.
-grant insert (platform_client_id, email_to, first_name, kind, institution_login_id)
+grant insert (platform_client_id, email_to, first_name, last_name, state, birthday, delivery, kind, institution_login_id)
   on public.open_banking_link_requests to authenticated;
 grant all on public.open_banking_link_requests to service_role;
 
@@ -114,11 +124,44 @@ end
 $$;
 revoke all on function private.ob_link_request_admit() from public, anon, authenticated;
 
+-- Trigger: Mastercard's email needs a consumer; refuse a request that could not create one, naming the field
+-- (not null violation: PostgREST answers 400 with this message).
+create function private.ob_link_request_check_consumer()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_missing text;
+begin
+  if new.delivery <> 'mastercard_email' or new.kind <> 'link' then
+    return new;
+  end if;
+  if exists (select 1 from public.open_banking_customers c
+              where c.platform_client_id = new.platform_client_id and c.finicity_consumer_id is not null) then
+    return new;
+  end if;
+  v_missing := case when new.first_name is null then 'first_name'
+                    when new.last_name is null then 'last_name'
+                    when new.state is null then 'state'
+                    when new.birthday is null then 'birthday' end;
+  if v_missing is not null then
+    raise exception '% is required for delivery mastercard_email (Mastercard needs a consumer: first_name, last_name, state, birthday)', v_missing
+      using errcode = '23502', column = v_missing;
+  end if;
+  return new;
+end
+$$;
+revoke all on function private.ob_link_request_check_consumer() from public, anon, authenticated;
+
 create trigger force_request_defaults before insert on public.open_banking_link_requests
   for each row execute function private.force_request_defaults();
 -- Fires after force_request_defaults (BEFORE triggers run in name order).
 create trigger limit_and_coalesce before insert on public.open_banking_link_requests
   for each row execute function private.ob_link_request_admit();
+create trigger needs_consumer_fields before insert on public.open_banking_link_requests
+  for each row execute function private.ob_link_request_check_consumer();
 -- Only a request that was admitted on its own makes a job; a coalesced one rides on its leader's.
 create trigger enqueue_job after insert on public.open_banking_link_requests
   for each row when (new.status <> 'coalesced') execute function private.ob_enqueue_for_request();
@@ -223,7 +266,9 @@ grant execute on function public.ob_request_fix_link(bigint) to service_role;
 
 -- =================================================================================================
 -- public.open_banking_sync_requests
--- On-demand refresh: the CPA inserts a row, the service runs the sync and fills in the outcome.
+-- On-demand refresh: the CPA inserts a row; the service asks Mastercard for a standard refresh (the only
+-- path that ever calls a refresh endpoint: Mastercard forbids automating them), follows it to the end,
+-- then runs the sync and fills in the outcome.
 -- =================================================================================================
 
 create table public.open_banking_sync_requests (
@@ -231,10 +276,12 @@ create table public.open_banking_sync_requests (
   platform_client_id   uuid not null references public.clients (id) on delete cascade,
   requested_by         uuid references auth.users (id) on delete set null,
   status               text not null default 'queued'
-                       -- `coalesced`: joined the refresh already queued or running for this client
-                       check (status in ('queued', 'running', 'succeeded', 'failed', 'coalesced')),
+                       -- `coalesced`: joined the refresh already queued or running for this client;
+                       -- `refreshing`: Mastercard is re-reading the bank (refreshTransactions), then the sync runs
+                       check (status in ('queued', 'refreshing', 'running', 'succeeded', 'failed', 'coalesced')),
   -- A coalesced request names the one it joined; its counts, error and times follow that one's.
   coalesced_into       uuid references public.open_banking_sync_requests (id) on delete set null,
+  refresh_id           uuid,
   accounts_synced      integer,
   transactions_synced  integer,
   error_message        text,
@@ -285,7 +332,7 @@ begin
   -- One decision per client at a time: two sessions inserting at once would both find nothing in flight.
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob_sync_request:' || new.platform_client_id, 0));
   select r.id into v_leader from public.open_banking_sync_requests r
-   where r.platform_client_id = new.platform_client_id and r.status in ('queued', 'running')
+   where r.platform_client_id = new.platform_client_id and r.status in ('queued', 'refreshing', 'running')
    order by r.created_at, r.id limit 1;
   if v_leader is not null then
     new.status := 'coalesced';
@@ -310,6 +357,8 @@ begin
 end
 $$;
 revoke all on function private.ob_sync_request_admit() from public, anon, authenticated;
+create unique index open_banking_sync_requests_refresh_idx
+  on public.open_banking_sync_requests (refresh_id) where refresh_id is not null;
 
 create trigger force_request_defaults before insert on public.open_banking_sync_requests
   for each row execute function private.force_request_defaults();
@@ -354,3 +403,60 @@ end
 $$;
 revoke all on function public.ob_sync_request_update(uuid, text, integer, integer, text) from public, anon, authenticated;
 grant execute on function public.ob_sync_request_update(uuid, text, integer, integer, text) to service_role;
+
+-- Mastercard accepted the standard refresh: the row shows `refreshing` until it ends.
+create function public.ob_sync_request_refreshing(p_id uuid, p_refresh_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_sync_requests%rowtype;
+begin
+  update public.open_banking_sync_requests r
+     set status = 'refreshing', refresh_id = p_refresh_id, started_at = coalesce(r.started_at, now())
+   where r.id = p_id and r.status in ('queued', 'running') and r.refresh_id is null
+  returning * into v_row;
+  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+end
+$$;
+revoke all on function public.ob_sync_request_refreshing(uuid, uuid) from public, anon, authenticated;
+grant execute on function public.ob_sync_request_refreshing(uuid, uuid) to service_role;
+
+-- The refresh ended: once per request, COMPLETED queues the sync (which finishes the row), FAILED ends
+-- the row with the reason.
+create function public.ob_sync_request_refresh_settle(p_refresh_id uuid, p_status text, p_error text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.open_banking_sync_requests%rowtype;
+begin
+  if p_status not in ('COMPLETED', 'FAILED') then
+    raise exception 'not a final refresh status: %', p_status using errcode = '22023';
+  end if;
+  update public.open_banking_sync_requests r
+     set status = case when p_status = 'COMPLETED' then 'running' else 'failed' end,
+         error_message = case when p_status = 'FAILED'
+                              then left(coalesce(p_error, 'The bank could not be refreshed now.'), 500) end,
+         finished_at = case when p_status = 'FAILED' then now() end
+   where r.refresh_id = p_refresh_id and r.status = 'refreshing'
+  returning * into v_row;
+  if v_row.id is null then
+    return pg_catalog.jsonb_build_object('settled', false);
+  end if;
+  if p_status = 'COMPLETED' then
+    perform private.ob_enqueue('sync_customer',
+      pg_catalog.jsonb_build_object('platform_client_id', v_row.platform_client_id, 'sync_request_id', v_row.id,
+                                    'refreshed', true),
+      'sync_request:' || v_row.id || ':refreshed');
+    perform private.ob_wake('refresh_complete');
+  end if;
+  return pg_catalog.to_jsonb(v_row) || pg_catalog.jsonb_build_object('settled', true);
+end
+$$;
+revoke all on function public.ob_sync_request_refresh_settle(uuid, text, text) from public, anon, authenticated;
+grant execute on function public.ob_sync_request_refresh_settle(uuid, text, text) to service_role;

@@ -41,8 +41,9 @@ select table_privs_are('public', name, 'authenticated', array['SELECT'],
 select is(array(select a.attname::text from pg_attribute a
                  where a.attrelid = 'public.open_banking_link_requests'::regclass and a.attnum > 0 and not a.attisdropped
                    and has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT') order by a.attname),
-          array['email_to', 'first_name', 'institution_login_id', 'kind', 'platform_client_id'],
-          'authenticated may insert only platform_client_id, email_to, first_name, kind, institution_login_id into link_requests');
+          array['birthday', 'delivery', 'email_to', 'first_name', 'institution_login_id', 'kind', 'last_name',
+                'platform_client_id', 'state'],
+          'authenticated may insert only the request columns (address, consumer fields, delivery, kind, login) into link_requests');
 select is(array(select a.attname::text from pg_attribute a
                  where a.attrelid = 'public.open_banking_sync_requests'::regclass and a.attnum > 0 and not a.attisdropped
                    and has_column_privilege('authenticated', a.attrelid, a.attnum, 'INSERT') order by a.attname),

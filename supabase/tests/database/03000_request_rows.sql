@@ -60,8 +60,10 @@ select tests.authenticate_as((select a from fx));
 select lives_ok($$insert into public.open_banking_link_requests (platform_client_id, kind, institution_login_id)
                   select ca, 'fix', 940000001 from fx$$,
                 'a fix request naming a bank login of the same client is accepted, without an address (not emailed)');
-select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, kind) select ca, 'link' from fx$$,
-                 '23514', null, 'a Connect link request needs an address: Mastercard emails it');
+select throws_ok($$insert into public.open_banking_link_requests
+                     (platform_client_id, kind, delivery, first_name, last_name, state, birthday)
+                   select ca, 'link', 'mastercard_email', 'Maya', 'Lopez', 'OR', date '1984-04-12' from fx$$,
+                 '23514', null, 'a Connect link request by Mastercard''s email needs an address');
 select throws_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to, kind, institution_login_id)
                    select ca, 'owner@client.test', 'fix', 940000002 from fx$$, '42501', null,
                  'a fix request naming another CPA''s client''s bank login is an RLS violation');
