@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     open_banking_auth_failure_limit: int = Field(default=2, ge=1, le=3)
     open_banking_auth_hold_minutes: int = Field(default=30, ge=0, le=24 * 60)
     open_banking_request_fix_links: bool = False
+    # Following a refresh (refreshTransactions): first status poll after this many seconds, then doubling
+    # up to the cap; the OBWMS event `data-refresh.transaction.status-changed` settles it sooner.
+    open_banking_refresh_poll_seconds: float = Field(default=15.0, gt=0, le=3600)
+    open_banking_refresh_poll_cap_seconds: float = Field(default=600.0, gt=0, le=86_400)
     webhook_signature_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
     webhook_signature_message_format: str = Field(default="body.timestamp", pattern="^(body.timestamp|timestamp.body)$")
     webhook_signature_encoding: str = Field(default="der", pattern="^(der|raw)$")

@@ -12,7 +12,7 @@ Rules (ARCHITECTURE.md, "Mastercard client rules"):
 Retrying POSTs: creates are retried like reads. A customer create whose first attempt reached the
 server before timing out comes back as 409 (110002) on the retry; the link flow resolves that by
 looking the username up, never by a second customer. Calls with a visible side effect per request
-(Connect email, accounts refresh, subscription create) are retried only when the request cannot have
+(Connect email, consumer create, transaction refresh, subscription create) are retried only when the request cannot have
 been acted on: 429, 503, or a connection that was never established.
 """
 
@@ -51,6 +51,8 @@ from service.finicity.models import (
     CertifiedInstitutions,
     ConnectEmailLink,
     ConnectLink,
+    Consumer,
+    CreatedConsumer,
     CreatedCustomer,
     Customer,
     CustomerAccount,
@@ -60,10 +62,14 @@ from service.finicity.models import (
     InstitutionWrapper,
     StatementDetail,
     StatementDetails,
+    NewConsumer,
+    RefreshMode,
     Subscription,
     SubscriptionDetail,
     Subscriptions,
     TransactionPage,
+    TransactionRefresh,
+    TransactionRefreshStatus,
 )
 from service.finicity.paging import read_pages
 from service.finicity.retry import DEFAULT_RETRY_AFTER_CAP, backoff_delay
@@ -346,6 +352,28 @@ class FinicityClient:
         found = self._parse(Customers, response).customers
         return next((c for c in found if c.username == username), None)
 
+    # ---- consumers (Mastercard's Connect email needs one: ConnectEmailParameters requires consumerId) ----
+
+    async def get_consumer_for_customer(self, finicity_customer_id: str) -> Consumer | None:
+        """The customer's consumer, or None when it has none yet (404)."""
+        try:
+            response = await self._request(
+                "GET", "/decisioning/v1/customers/{customerId}/consumer", {"customerId": finicity_customer_id}
+            )
+        except NotFound:
+            return None
+        return self._parse(Consumer, response)
+
+    async def create_consumer(self, finicity_customer_id: str, consumer: NewConsumer) -> CreatedConsumer:
+        """Raises `Conflict` (11000) when the customer has one: resolve with get_consumer_for_customer."""
+        response = await self._request(
+            "POST",
+            "/decisioning/v1/customers/{customerId}/consumer",
+            {"customerId": finicity_customer_id},
+            body=consumer.to_wire(),
+        )
+        return self._parse(CreatedConsumer, response)
+
     async def delete_customer(self, finicity_customer_id: str) -> bool:
         """True if deleted now, False if Finicity no longer knew the customer (already deleted)."""
         try:
@@ -383,12 +411,12 @@ class FinicityClient:
     async def send_connect_email(
         self,
         finicity_customer_id: str,
+        consumer_id: str,
         email_to: str,
         first_name: str | None,
         redirect_uri: str | None,
         webhook: str | None,
         webhook_data: Mapping[str, Any] | None = None,
-        consumer_id: str | None = None,
         experience: str | None = None,
         subject: str | None = None,
         from_name: str | None = None,
@@ -560,6 +588,49 @@ class FinicityClient:
 
         async for page in read_pages(fetch, limit):
             yield page
+
+    # ---- asynchronous refreshes (never automated: only a person's request or one historic load per login) --
+
+    async def refresh_transactions(
+        self,
+        finicity_customer_id: str,
+        mode: RefreshMode,
+        *,
+        institution_login_id: int | str | None = None,
+        account_ids: list[str] | None = None,
+    ) -> TransactionRefresh:
+        """Start a refresh (202); follow it with get_transaction_refresh_status or the OBWMS event.
+
+        `standard` re-aggregates (6 months); `historic` loads 24 months. Each accepted call starts work at the
+        institution, so it is retried only when the request cannot have been acted on.
+        """
+        if institution_login_id is None and not account_ids:
+            raise ValueError("refresh_transactions needs institution_login_id or account_ids")
+        body = _without_none(
+            {
+                "institutionLoginId": None if institution_login_id is None else str(institution_login_id),
+                "accountIds": list(account_ids) if account_ids else None,
+                "mode": mode,
+            }
+        )
+        response = await self._request(
+            "POST",
+            "/aggregation/customers/{customerId}/transactions/refreshes",
+            {"customerId": finicity_customer_id},
+            body=body,
+            policy=RetryPolicy.UNPROCESSED_ONLY,
+        )
+        return self._parse(TransactionRefresh, response)
+
+    async def get_transaction_refresh_status(
+        self, finicity_customer_id: str, refresh_id: str
+    ) -> TransactionRefreshStatus:
+        response = await self._request(
+            "GET",
+            "/aggregation/customers/{customerId}/transactions/refreshes/{refreshId}",
+            {"customerId": finicity_customer_id, "refreshId": refresh_id},
+        )
+        return self._parse(TransactionRefreshStatus, response)
 
     # ---- consent -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -70,6 +70,78 @@ class ConnectLink(FinicityModel):
 class ConnectEmailLink(FinicityModel):
     link: str
     email_config: dict[str, Any] | None = None
+
+
+# Consumers: the owner record Mastercard's Connect email needs. Only identifiers are read back; the
+# personal fields are sent once (CreateConsumer) and never kept by the service.
+
+
+class Birthday(FinicityModel):
+    year: int
+    month: int
+    day_of_month: int
+
+
+class NewConsumer(FinicityModel):
+    """CreateConsumer's body (`NewConsumer`): firstName, lastName, state, a birthday (never an SSN here),
+    and an email or a phone."""
+
+    first_name: str
+    last_name: str
+    state: str
+    birthday: Birthday
+    email: str | None = None
+    phone: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class CreatedConsumer(FinicityModel):
+    id: str
+    created_date: int | None = None
+    customer_id: str | None = None
+
+
+class Consumer(FinicityModel):
+    id: str
+    customer_id: str | None = None
+    created_date: int | None = None
+
+
+# refreshTransactions / getTransactionRefreshStatus (asynchronous; ISO-8601 dates).
+RefreshMode = Literal["standard", "historic"]
+REFRESH_FINAL = frozenset({"COMPLETED", "FAILED"})
+
+
+class TransactionRefresh(FinicityModel):
+    refresh_id: str
+    customer_id: str | None = None
+    institution_login_id: str | None = None
+    account_ids: list[str] = Field(default_factory=list)
+    mode: str | None = None
+    status: str  # NEW | IN_PROGRESS | COMPLETED | FAILED
+    created_at: datetime | None = None
+
+
+class TransactionRefreshStatus(FinicityModel):
+    refresh_id: str
+    customer_id: str | None = None
+    mode: str | None = None
+    status: str
+    total_count: int | None = None
+    success_count: int | None = None
+    failed_count: int | None = None
+    accounts: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def final(self) -> bool:
+        return self.status in REFRESH_FINAL
+
+    def failure_reason(self) -> str:
+        """What the institution said, without account ids (the CPA sees this)."""
+        messages = sorted({str(a["message"]) for a in self.accounts if a.get("message")})
+        return "; ".join(messages)[:300] or f"Mastercard reported the refresh {self.status}."
 
 
 def mask_account_number(raw: object) -> str | None:

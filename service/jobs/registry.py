@@ -10,6 +10,7 @@ from service.sync.customer import sync_customer_job
 from service.sync.delete import delete_customer_job
 from service.sync.institutions import refresh_institutions_job
 from service.sync.link import deliver_link
+from service.sync.refresh import follow_refresh_job, load_history_job
 from service.webhooks.process import drain_webhook_events, process_webhook_event
 
 
@@ -23,6 +24,8 @@ def default_handlers() -> dict[str, Handler]:
         "produce_documents": produce_documents,
         "account_request": account_request_job,
         "refresh_institutions": refresh_institutions_job,
+        "load_history": load_history_job,
+        "follow_refresh": follow_refresh_job,
     }
 
 

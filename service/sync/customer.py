@@ -31,6 +31,7 @@ import structlog
 from service.jobs.types import Job, PermanentJobError
 from service.sync.mapping import map_account, map_transaction, sync_window, to_epoch
 from service.sync.quarantine import quarantine_entry
+from service.sync.refresh import start_requested_refresh
 
 if TYPE_CHECKING:
     from service.finicity.models import TransactionPage
@@ -85,10 +86,23 @@ async def sync_customer_job(services: Services, job: Job) -> None:
             )
             return
         raise PermanentJobError("no linked Finicity customer for this job")
+    finicity_customer_id = customer["finicity_customer_id"]
+    if (
+        request_id
+        and not job.payload.get("refreshed")
+        and await start_requested_refresh(services, finicity_customer_id, request_id)
+    ):
+        return  # follow_refresh settles the row and queues the sync (payload `refreshed`)
     if request_id:
         await services.rpc.call("ob_sync_request_update", {"p_id": request_id, "p_status": "running"})
+    history_login = job.payload.get("history_login_id")
     try:
-        result = await sync_customer(services, customer["finicity_customer_id"], heartbeat=job.heartbeat)
+        result = await sync_customer(
+            services,
+            finicity_customer_id,
+            heartbeat=job.heartbeat,
+            full_history_logins=frozenset({int(history_login)}) if history_login else frozenset(),
+        )
     except Exception as exc:
         last_attempt = job.attempts >= job.max_attempts
         reason = getattr(exc, "reason", None) or "The refresh failed; it will be retried."
@@ -119,7 +133,10 @@ async def sync_customer(
     heartbeat: Callable[[], Any] | None = None,
     progress: ProgressHook | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    full_history_logins: frozenset[int] = frozenset(),
 ) -> SyncResult:
+    """`full_history_logins`: logins whose historic load just completed; their accounts are read over the
+    whole backfill window (the older months were not there before)."""
     rpc, finicity, settings = services.rpc, services.finicity, services.settings
     started = time.monotonic()
     run_started_at = clock()
@@ -157,7 +174,8 @@ async def sync_customer(
     for account in accounts:
         if account.id in excluded:
             continue
-        cursor = cursors.get(account.id, {})
+        # A login whose historic load just completed: its accounts are read over the whole backfill window.
+        cursor = {} if account.institution_login_id in full_history_logins else cursors.get(account.id, {})
         window_start, now = sync_window(
             run_started_at,
             last_posted_at=_parse_ts(cursor.get("last_posted_at")),
@@ -216,6 +234,8 @@ async def sync_customer(
             raise failed.exceptions[0] from None
 
     await rpc.call("ob_customer_sync_finished", {"p_finicity_customer_id": finicity_customer_id})
+    # Each login's oldest transaction held; one historic load queued per login that has none yet.
+    await rpc.call("ob_institution_logins_after_sync", {"p_finicity_customer_id": finicity_customer_id})
     if accounts:
         # Accounts read from the API prove the link works, even if Connect's `done` webhook was lost.
         await rpc.call(

@@ -1,5 +1,7 @@
-"""Link flow (`deliver_link` job): a request row → the Finicity customer (get or create) → a Connect
-link emailed by Mastercard (`link`, ends `sent`) or a Fix link stored for the platform (`fix`, `ready`).
+"""Link flow (`deliver_link` job): a request row → the Finicity customer (get or create) → the link, as the
+row's `delivery` says: generated for the platform to send (`platform`, ends `ready`), or emailed by
+Mastercard (`mastercard_email`, ends `sent`; needs a Finicity consumer, found or created once, the
+personal fields cleared afterwards). A Fix link (`fix`) is always stored `ready` for the platform.
 
 Idempotent: the customer username is derived from the platform client id, so a retried create
 that meets 409 finds the customer it made; a request already `sent` is not sent again.
@@ -15,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 
 from service.finicity.errors import Conflict, FinicityError, RateLimited, ServerError, TransportError
+from service.finicity.models import Birthday, NewConsumer
 from service.jobs.types import Job, PermanentJobError
 from service.sync.mapping import customer_username
 
@@ -64,6 +67,51 @@ async def ensure_customer(services: Services, platform_client_id: uuid.UUID, fir
     return finicity_id
 
 
+async def ensure_consumer(
+    services: Services, platform_client_id: uuid.UUID, finicity_customer_id: str, request: dict[str, Any]
+) -> str:
+    """The customer's Mastercard consumer (needed for Mastercard's Connect email): the stored id, the one
+    Mastercard already has (GetConsumerForCustomer), or a new one (CreateConsumer) from the fields the CPA
+    supplied on the request: names, state, birthday (never an SSN) and the email address."""
+    customer = await services.rpc.call("ob_customer_get", {"p_platform_client_id": platform_client_id})
+    if customer and customer.get("finicity_consumer_id"):
+        return str(customer["finicity_consumer_id"])
+    existing = await services.finicity.get_consumer_for_customer(finicity_customer_id)
+    if existing is None:
+        try:
+            existing_id = (await services.finicity.create_consumer(finicity_customer_id, _new_consumer(request))).id
+        except Conflict:
+            # Made by an earlier attempt whose answer we never saw.
+            found = await services.finicity.get_consumer_for_customer(finicity_customer_id)
+            if found is None:
+                raise
+            existing_id = found.id
+    else:
+        existing_id = existing.id
+    # Stores the id and clears the personal fields from the client's link requests.
+    await services.rpc.call(
+        "ob_customer_set_consumer", {"p_platform_client_id": platform_client_id, "p_consumer_id": existing_id}
+    )
+    log.info("link.consumer_ready", finicity_customer_id=finicity_customer_id)
+    return existing_id
+
+
+def _new_consumer(request: dict[str, Any]) -> NewConsumer:
+    for name in ("first_name", "last_name", "state", "birthday", "email_to"):
+        if not request.get(name):
+            # The insert rule refuses such a request; one can still lose its fields (cleared for an
+            # earlier consumer that Mastercard no longer has).
+            raise PermanentJobError(f"{name} is required to create the Mastercard consumer")
+    born = dt.date.fromisoformat(str(request["birthday"]))
+    return NewConsumer(
+        first_name=request["first_name"],
+        last_name=request["last_name"],
+        state=request["state"],
+        birthday=Birthday(year=born.year, month=born.month, day_of_month=born.day),
+        email=request["email_to"],
+    )
+
+
 def link_expiry(link: str, now: dt.datetime) -> dt.datetime:
     """Connect links carry `ttl` (epoch ms); fall back to the documented two hours."""
     ttl = parse_qs(urlsplit(link).query).get("ttl")
@@ -87,22 +135,27 @@ async def deliver_link(services: Services, job: Job) -> None:
         finicity_customer_id = await ensure_customer(services, platform_client_id, request.get("first_name"))
         webhook_data = {"platformClientId": str(platform_client_id), "requestId": str(request_id)}
         now = dt.datetime.now(dt.UTC)
+        redirect, webhook = str(settings.open_banking_redirect_uri), settings.connect_webhook_url
         if request["kind"] == "fix":
             fixed = await services.finicity.generate_fix_link(
-                finicity_customer_id,
-                request["institution_login_id"],
-                str(settings.open_banking_redirect_uri),
-                settings.connect_webhook_url,
-                webhook_data=webhook_data,
+                finicity_customer_id, request["institution_login_id"], redirect, webhook, webhook_data=webhook_data
             )
             link, status = fixed.link, "ready"
+        elif request.get("delivery", "platform") == "platform":
+            # The platform emails the link itself: no consumer, no personal data leaves the database.
+            generated = await services.finicity.generate_connect_link(
+                finicity_customer_id, redirect, webhook, webhook_data=webhook_data
+            )
+            link, status = generated.link, "ready"
         else:
+            consumer_id = await ensure_consumer(services, platform_client_id, finicity_customer_id, request)
             sent = await services.finicity.send_connect_email(
                 finicity_customer_id,
+                consumer_id,
                 request["email_to"],
                 request.get("first_name"),
-                str(settings.open_banking_redirect_uri),
-                settings.connect_webhook_url,
+                redirect,
+                webhook,
                 webhook_data=webhook_data,
             )
             link, status = sent.link, "sent"

@@ -39,6 +39,7 @@ OBWMS_KEYS = frozenset({
 OBWMS_DATA_KEYS = frozenset({
     "customerId", "institutionLoginId", "institutionId", "accountId", "status", "authorizationStartDate",
     "authorizationEndDate", "daysUntilExpiration",
+    "refreshId", "mode",  # data-refresh.transaction.status-changed: which refresh, standard or historic
 })
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)

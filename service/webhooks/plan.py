@@ -253,6 +253,16 @@ class Effects:
                 return "event has no customerId"
             if not customer_known:
                 return f"unknown Finicity customer {customer}"
+            refresh_id = as_id(_obj(body.get("data")).get("refreshId"))
+            if refresh_id:
+                # A refresh's status changed: one immediate status check (service/sync/refresh.py), which
+                # settles a refresh this service started and syncs for any other.
+                self.enqueue.append({
+                    "kind": "follow_refresh",
+                    "payload": {"refresh_id": refresh_id, "finicity_customer_id": customer, "from_event": True},
+                    "dedupe_key": f"refresh-event:{refresh_id}", "event": event["id"],
+                })
+                return None
             self._sync(customer, f"obwms:{event_type}")
             return None
         log.info("webhook.process.unknown_type", event_type=event_type, event_id=event.get("id"))

@@ -460,3 +460,20 @@ end
 $$;
 revoke all on function public.ob_sync_request_refresh_settle(uuid, text, text) from public, anon, authenticated;
 grant execute on function public.ob_sync_request_refresh_settle(uuid, text, text) to service_role;
+
+-- Whose refresh is this (for the OBWMS status event)? A CPA's request, a login's historic load, or
+-- none of ours (null).
+create function public.ob_refresh_owner(p_refresh_id uuid)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(
+    (select pg_catalog.jsonb_build_object('purpose', 'sync_request', 'sync_request_id', r.id, 'status', r.status)
+       from public.open_banking_sync_requests r where r.refresh_id = p_refresh_id),
+    (select pg_catalog.jsonb_build_object('purpose', 'history', 'institution_login_id', l.id, 'status', l.history_status)
+       from public.open_banking_institution_logins l where l.history_refresh_id = p_refresh_id))
+$$;
+revoke all on function public.ob_refresh_owner(uuid) from public, anon, authenticated;
+grant execute on function public.ob_refresh_owner(uuid) to service_role;

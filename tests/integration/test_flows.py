@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from sandbox.app import create_app as create_sandbox
 from sandbox.config import SandboxConfig
+from service.finicity.models import Birthday, NewConsumer
 from service.jobs.types import Job, PermanentJobError
 from service.runtime import Services
 from service.sync.consent import check_consent
@@ -20,6 +21,7 @@ from service.sync.delete import delete_customer_job, forget_client
 from service.sync.link import deliver_link, ensure_customer
 from service.sync.mapping import customer_username
 from service.wiring import services_for
+from tests.support.judge import assert_state_clean
 from tests.support.processes import local_env
 from tests.support.truth import Truth, db_truth_on, sandbox_state_truth
 
@@ -38,6 +40,7 @@ async def sandbox() -> AsyncIterator[AsyncTestClient]:
     )
     async with AsyncTestClient(create_sandbox(config), base_url=SANDBOX_URL) as client:
         yield client
+        assert_state_clean(client.app.state.sandbox)  # every request the service sent was valid by the spec
 
 
 @pytest.fixture
@@ -68,11 +71,15 @@ def _job(kind: str, payload: dict, attempts: int = 1, max_attempts: int = 8) -> 
     return Job(id=0, kind=kind, payload=payload, attempts=attempts, max_attempts=max_attempts)
 
 
-def _request_link(pg: psycopg.Connection, client_id: uuid.UUID, email: str = "owner@client.test") -> str:
+def _request_link(
+    pg: psycopg.Connection, client_id: uuid.UUID, email: str = "owner@client.test", delivery: str = "mastercard_email"
+) -> str:
+    """A link request; Mastercard's email comes with the consumer fields it needs."""
     (row_id,) = pg.execute(
-        "insert into public.open_banking_link_requests (platform_client_id, email_to, first_name) "
-        "values (%s, %s, 'Olive') returning id",
-        (client_id, email),
+        "insert into public.open_banking_link_requests "
+        "(platform_client_id, email_to, first_name, last_name, state, birthday, delivery) "
+        "values (%s, %s, 'Olive', 'Oak', 'OR', date '1984-04-12', %s) returning id",
+        (client_id, email, delivery),
     ).fetchone()
     return str(row_id)
 
@@ -135,7 +142,58 @@ async def test_link_request_creates_the_customer_and_sends_the_connect_email(
     ]
     assert status == "sent" and link and ttl is not None
     assert customer[1] == customer_username(client_id) and customer[2] == "pending"
-    assert len(emails) == 1 and emails[0]["link"] == link
+    consumer_id, personal = pg.execute(
+        "select c.finicity_consumer_id, (select count(*) from public.open_banking_link_requests r "
+        " where r.platform_client_id = c.platform_client_id and (r.last_name is not null or r.state is not null "
+        " or r.birthday is not null)) from public.open_banking_customers c where c.platform_client_id = %s",
+        (client_id,),
+    ).fetchone()
+    assert consumer_id and personal == 0  # the consumer exists; the personal fields are gone
+    assert len(emails) == 1 and emails[0]["link"] == link and emails[0]["consumerId"] == consumer_id
+    consumer = sandbox.app.state.sandbox.customers[customer[0]].consumer
+    assert consumer.id == consumer_id and consumer.fields["birthday"] == {"year": 1984, "month": 4, "dayOfMonth": 12}
+    assert consumer.fields["ssn"] == ""  # never an SSN
+
+
+async def test_platform_delivery_stores_a_generated_link_without_a_consumer(
+    services, sandbox, pg, make_cpa, make_client
+) -> None:
+    client_id = make_client(make_cpa())
+    (request_id,) = pg.execute(
+        "insert into public.open_banking_link_requests (platform_client_id) values (%s) returning id", (client_id,)
+    ).fetchone()
+    await deliver_link(services, _job("deliver_link", {"link_request_id": str(request_id)}))
+    status, link, ttl = pg.execute(
+        "select status, link, ttl_expires_at from public.open_banking_link_requests where id = %s", (request_id,)
+    ).fetchone()
+    (finicity_customer_id, consumer_id) = pg.execute(
+        "select finicity_customer_id, finicity_consumer_id from public.open_banking_customers "
+        "where platform_client_id = %s",
+        (client_id,),
+    ).fetchone()
+    latest = sandbox.app.state.sandbox.customers[finicity_customer_id].latest_link
+    assert status == "ready" and link == latest.url and latest.kind == "generate"
+    assert ttl is not None and int(ttl.timestamp() * 1000) == latest.ttl_ms
+    assert consumer_id is None and sandbox.app.state.sandbox.customers[finicity_customer_id].consumer is None
+    assert (await sandbox.get("/_sandbox/outbox")).json()["emails"] == []
+
+
+async def test_a_consumer_mastercard_already_has_is_found_not_created_again(
+    services, sandbox, pg, make_cpa, make_client
+) -> None:
+    client_id = make_client(make_cpa())
+    finicity_customer_id = await ensure_customer(services, client_id, "Olive")
+    made = await services.finicity.create_consumer(finicity_customer_id, NewConsumer(
+        first_name="Olive", last_name="Oak", state="OR", birthday=Birthday(year=1984, month=4, day_of_month=12),
+        email="o@client.test"))
+    request_id = _request_link(pg, client_id, "found@client.test")
+    await deliver_link(services, _job("deliver_link", {"link_request_id": request_id}))
+    (consumer_id,) = pg.execute(
+        "select finicity_consumer_id from public.open_banking_customers where platform_client_id = %s", (client_id,)
+    ).fetchone()
+    assert consumer_id == made.id
+    stats = sandbox.app.state.sandbox.stats.as_json()["operations"]
+    assert stats["CreateConsumer"] == {"201": 1} and stats["GetConsumerForCustomer"] == {"200": 1}
 
 
 async def test_a_link_request_sent_already_is_not_sent_twice(services, sandbox, pg, make_cpa, make_client) -> None:

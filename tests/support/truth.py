@@ -25,10 +25,11 @@ def db_truth_on(conn: psycopg.Connection[Any], client_id: uuid.UUID) -> Truth:
 
 
 def sandbox_state_truth(state: Any, finicity_customer_id: str) -> Truth:
-    """What the bank holds for a customer (in-process sandbox state); shadow rows are not kept."""
+    """What the API serves for a customer now (in-process sandbox state): shadow rows are not kept, and a
+    login whose historic load has not completed serves 180 days before its accounts were added."""
     truth: Truth = {}
     for account in state.customers[finicity_customer_id].accounts.values():
-        live = [t for t in account.txs.values() if t.status != "shadow"]
+        live = [t for t in account.txs.values() if t.status != "shadow" and t.effective_date >= account.history_floor]
         truth[account.id] = (
             len(live),
             sum((Decimal(repr(t.amount)) for t in live), Decimal(0)),

@@ -1,7 +1,7 @@
 -- Link delivery modes (platform / mastercard_email and its consumer fields), the history of each bank
 -- login (one historic load, settled once) and the refresh a CPA asks for (refreshing, settled once).
 begin;
-select plan(29);
+select plan(32);
 
 create temp table fx (a uuid, ca uuid, cb uuid, customer_a uuid, sync_id uuid, sync2_id uuid) on commit drop;
 grant select, update on fx to public;
@@ -101,5 +101,10 @@ select results_eq($$select status, (select count(*)::int from private.ob_jobs wh
                   $$values ('running'::text, 1)$$, '...once: running, and the sync after the refresh is queued');
 select ok(not (public.ob_sync_request_refresh_settle('aaaaaaaa-5f65-44f5-8f00-b4a0fc60c2cc', 'COMPLETED') ->> 'settled')::boolean,
           'a repeated status (event and poll both) settles nothing more');
+select is(public.ob_refresh_owner('aaaaaaaa-5f65-44f5-8f00-b4a0fc60c2cc') ->> 'purpose', 'sync_request',
+          'ob_refresh_owner names a CPA''s refresh');
+select is(public.ob_refresh_owner('bec83f1a-5f65-44f5-8f00-b4a0fc60c2cc') ->> 'purpose', 'history',
+          '...a login''s historic load');
+select is(public.ob_refresh_owner(gen_random_uuid()), null, '...and nothing for a refresh that is not ours');
 select tests.clear_auth();
 rollback;

@@ -13,7 +13,7 @@ from pytest_httpx import HTTPXMock
 
 from service.finicity.client import FinicityClient
 from service.finicity.errors import Conflict, NotFound, UnexpectedResponse
-from service.finicity.models import Subscription, SubscriptionCondition, WebhookEvent
+from service.finicity.models import Birthday, NewConsumer, Subscription, SubscriptionCondition, WebhookEvent
 
 from .conftest import APP_KEY, BASE_URL, PARTNER_ID, PARTNER_SECRET
 
@@ -31,6 +31,11 @@ ACCOUNT = {
     "currency": "USD",
     "institutionLoginId": 1007302745,
 }
+REFRESH_ID = "bec83f1a-5f65-44f5-8f00-b4a0fc60c2cc"
+CONSUMER = NewConsumer(
+    first_name="Maya", last_name="Lopez", state="OR", birthday=Birthday(year=1984, month=4, day_of_month=12),
+    email="maya@maple.test",
+)
 SUBSCRIPTION_ID = "661f3c48-f596-423b-81f5-d275d4dd1345"
 SUBSCRIPTION: dict[str, object] = {
     "subscriptionId": SUBSCRIPTION_ID,
@@ -161,7 +166,7 @@ async def test_send_connect_email_sends_email_options(client: FinicityClient, ht
         json={"link": "https://connect2.finicity.com?x=1", "emailConfig": {"to": "b@x.com"}}
     )
     sent = await client.send_connect_email(
-        "1", "b@x.com", "Bob", "https://app/done", "https://svc/webhooks/connect", {"r": "9"}, consumer_id="c0ffee"
+        "1", "c0ffee", "b@x.com", "Bob", "https://app/done", "https://svc/webhooks/connect", {"r": "9"}
     )
     request = only_request(httpx_mock)
     assert (request.method, request.url.path) == ("POST", "/connect/v2/send/email")
@@ -197,6 +202,76 @@ async def test_list_accounts_parses_accounts_with_masked_numbers(
     assert (request.method, request.url.path) == ("GET", "/aggregation/v1/customers/1005061234/accounts")
     assert accounts[0].number_masked == "****0541"
     assert accounts[0].balance == Decimal("401.26")
+
+
+async def test_consumer_get_returns_none_when_the_customer_has_none(
+    client: FinicityClient, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=404, json={"code": "10100", "message": "Cannot find consumer for customer"})
+    assert await client.get_consumer_for_customer("1005061234") is None
+    request = only_request(httpx_mock)
+    assert (request.method, request.url.path) == ("GET", "/decisioning/v1/customers/1005061234/consumer")
+
+
+async def test_create_consumer_sends_birthday_never_ssn(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(
+        status_code=201, json={"id": "0bf46322c167b562e6cbed9d40e19a4c", "createdDate": 1, "customerId": 1005061234}
+    )
+    created = await client.create_consumer("1005061234", CONSUMER)
+    request = only_request(httpx_mock)
+    assert (request.method, request.url.path) == ("POST", "/decisioning/v1/customers/1005061234/consumer")
+    assert body_of(request) == {
+        "firstName": "Maya",
+        "lastName": "Lopez",
+        "state": "OR",
+        "birthday": {"year": 1984, "month": 4, "dayOfMonth": 12},
+        "email": "maya@maple.test",
+    }
+    assert created.id == "0bf46322c167b562e6cbed9d40e19a4c" and created.customer_id == "1005061234"
+
+
+async def test_refresh_transactions_posts_mode_and_login_as_string(
+    client: FinicityClient, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        status_code=202,
+        json={
+            "refreshId": REFRESH_ID,
+            "customerId": "1005061234",
+            "institutionLoginId": "1007302745",
+            "mode": "historic",
+            "status": "NEW",
+            "createdAt": "2026-12-02T10:00:00.000Z",
+        },
+    )
+    refresh = await client.refresh_transactions("1005061234", "historic", institution_login_id=1007302745)
+    request = only_request(httpx_mock)
+    assert (request.method, request.url.path) == ("POST", "/aggregation/customers/1005061234/transactions/refreshes")
+    assert body_of(request) == {"institutionLoginId": "1007302745", "mode": "historic"}
+    assert (refresh.refresh_id, refresh.status) == (REFRESH_ID, "NEW")
+    with pytest.raises(ValueError):
+        await client.refresh_transactions("1005061234", "standard")
+
+
+async def test_refresh_status_parses_a_final_failure(client: FinicityClient, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(
+        json={
+            "refreshId": REFRESH_ID,
+            "customerId": "1005061234",
+            "mode": "historic",
+            "status": "FAILED",
+            "totalCount": 1,
+            "successCount": 0,
+            "failedCount": 1,
+            "accounts": [
+                {"accountId": "5011648377", "code": 325, "message": "Your data is currently being aggregated"}
+            ],
+        }
+    )
+    status = await client.get_transaction_refresh_status("1005061234", REFRESH_ID)
+    path = only_request(httpx_mock).url.path
+    assert path == f"/aggregation/customers/1005061234/transactions/refreshes/{REFRESH_ID}"
+    assert status.final and status.failure_reason() == "Your data is currently being aggregated"
 
 
 async def test_account_transactions_use_v4_path_and_paging_query(

@@ -155,7 +155,7 @@ async def test_send_connect_email_is_not_retried_after_an_ambiguous_read_timeout
 ) -> None:
     httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
     with pytest.raises(TransportError):
-        await client.send_connect_email("1", "b@x.com", "Bob", None, None)
+        await client.send_connect_email("1", "c0ffee", "b@x.com", "Bob", None, None)
     assert len(httpx_mock.get_requests()) == 1
 
 
@@ -168,7 +168,7 @@ async def test_send_connect_email_is_retried_when_the_server_cannot_have_acted(
     httpx_mock.add_response(
         json={"link": "https://connect2.finicity.com?x", "emailConfig": {"to": "b@x.com"}}
     )
-    sent = await client.send_connect_email("1", "b@x.com", "Bob", None, None)
+    sent = await client.send_connect_email("1", "c0ffee", "b@x.com", "Bob", None, None)
     assert sent.link.startswith("https://connect2")
     assert len(httpx_mock.get_requests()) == 4
 
@@ -178,7 +178,7 @@ async def test_send_connect_email_is_not_retried_after_a_500(
 ) -> None:
     httpx_mock.add_response(status_code=500, text="oops")
     with pytest.raises(ServerError):
-        await client.send_connect_email("1", "b@x.com", "Bob", None, None)
+        await client.send_connect_email("1", "c0ffee", "b@x.com", "Bob", None, None)
 
 
 async def test_customer_create_is_retried_after_a_timeout(
