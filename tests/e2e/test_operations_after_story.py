@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from service.finicity.tokens import TokenCipher
 from tests.e2e.conftest import cpa_view, sandbox_truth
-from tests.e2e.test_cpa_story import _complete, _customer_id, _request_link, _sent_link
+from tests.e2e.test_cpa_story import _complete, _customer_id, _history, _request_link, _sent_link
 from tests.support.processes import Proc, local_env
 from tests.support.waiting import wait_for
 
@@ -35,6 +35,9 @@ def story(database_url, sandbox_proc: Proc, service_proc: Proc) -> dict:
         _complete(sandbox_api, finicity_customer_id, seed=21)
         truth = sandbox_truth(sandbox_api, finicity_customer_id)
         wait_for("the sync", lambda: cpa_view(database_url, cpa, client) == truth, timeout=90)
+        # The sync has finished (and logged so) once it queued the login's historic load, which has started.
+        wait_for("the historic load", lambda: _history(database_url, cpa, client) is not None
+                 and _history(database_url, cpa, client)[0] == "loading")
         details = sandbox_api.get(f"/_sandbox/customers/{finicity_customer_id}").json()
     return {"finicity_customer_id": finicity_customer_id, "accounts": details["accounts"]}
 

@@ -37,6 +37,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import as_cpa, sandbox_truth
+from tests.support.judge import assert_sandbox_clean
 from tests.support.processes import ROOT, Proc, start_sandbox, start_service
 from tests.support.truth import Truth, db_truth_on
 from tests.support.waiting import wait_for
@@ -234,9 +235,15 @@ def sandbox_factory(log_dir: Path) -> Iterator[Callable[..., Proc]]:
         procs.append(proc)
         return proc
 
-    yield make
-    for proc in procs:
-        proc.stop()
+    try:
+        yield make
+        # However the service was broken, it never sent a request the official spec calls invalid.
+        for proc in procs:
+            if proc.popen.poll() is None:
+                assert_sandbox_clean(proc.url)
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
 @pytest.fixture
