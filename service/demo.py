@@ -96,8 +96,11 @@ class Story:
         with as_cpa(self.db, cpa_id) as conn:
             (request_id,) = one(
                 conn.execute(
-                    "insert into public.open_banking_link_requests (platform_client_id, email_to, first_name) "
-                    "values (%s, 'owner@maple-bakery.test', 'Maya') returning id",
+                    # Mastercard's email: the consumer it needs is created from these (never an SSN).
+                    "insert into public.open_banking_link_requests "
+                    "(platform_client_id, delivery, email_to, first_name, last_name, state, birthday) "
+                    "values (%s, 'mastercard_email', 'owner@maple-bakery.test', 'Maya', 'Lopez', 'OR', "
+                    "date '1984-04-12') returning id",
                     (client_id,),
                 )
             )
@@ -170,9 +173,90 @@ class Story:
                         (client_id,),
                     )
                 )
-            return badge == "linked" and synced is not None and count == expected
+            held.append(count)
+            return badge == "linked" and synced is not None and count > 0
 
-        wait_for(f"the badge to read linked and {expected} transactions to arrive", probe, timeout=180)
+        held: list[int] = []
+        wait_for("the badge to read linked and the first transactions to arrive", probe, timeout=180)
+        console.print(f"first sync: {held[-1]} of the bank's {expected} transactions (standard aggregation: 180 days)")
+        self.print_history(cpa_id, client_id)
+
+    def print_history(self, cpa_id: uuid.UUID, client_id: uuid.UUID) -> None:
+        with as_cpa(self.db, cpa_id) as conn:
+            for status, earliest in conn.execute(
+                "select history_status, earliest_transaction_at::date from public.open_banking_institution_logins "
+                "where platform_client_id = %s",
+                (client_id,),
+            ).fetchall():
+                console.print(f"bank login history: {status}, transactions held from {earliest}")
+
+    def historic_load(self, cpa_id: uuid.UUID, client_id: uuid.UUID, expected: int) -> None:
+        """180 days at link time; the service's one historic load per login brings 24 months."""
+
+        def probe() -> bool:
+            with as_cpa(self.db, cpa_id) as conn:
+                rows = conn.execute(
+                    "select history_status from public.open_banking_institution_logins where platform_client_id = %s",
+                    (client_id,),
+                ).fetchall()
+                (count,) = one(
+                    conn.execute(
+                        "select count(*) from public.open_banking_transactions where platform_client_id = %s",
+                        (client_id,),
+                    )
+                )
+            if any(r[0] == "failed" for r in rows):
+                raise DemoFailed("the historic load failed")
+            return bool(rows) and all(r[0] == "complete" for r in rows) and count == expected
+
+        wait_for("the historic load (24 months) to complete", probe, timeout=120)
+        refreshes = self.sandbox.get("/_sandbox/refreshes").json()["refreshes"]
+        historic = sum(r["mode"] == "historic" for r in refreshes)
+        console.print(f"Mastercard historic loads started by the service: {historic}")
+
+    def refresh_now(self, cpa_id: uuid.UUID, client_id: uuid.UUID, finicity_customer_id: str) -> None:
+        held = self.sandbox.post(
+            "/_sandbox/bank/advance", json={"customerId": finicity_customer_id, "untilRefresh": True}
+        ).json()
+        with as_cpa(self.db, cpa_id) as conn:
+            (request_id,) = one(
+                conn.execute(
+                    "insert into public.open_banking_sync_requests (platform_client_id) values (%s) returning id",
+                    (client_id,),
+                )
+            )
+            conn.commit()
+        seen: list[str] = []
+
+        def probe() -> tuple[str, Any] | None:
+            with as_cpa(self.db, cpa_id) as conn:
+                status, count, error = one(
+                    conn.execute(
+                        "select status, transactions_synced, error_message from public.open_banking_sync_requests "
+                        "where id = %s",
+                        (request_id,),
+                    )
+                )
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            if status == "failed":
+                raise DemoFailed(f"the refresh failed: {error}")
+            return (status, count) if status == "succeeded" else None
+
+        _, count = wait_for("the refresh request to finish", probe, timeout=120)
+        console.print(
+            f"the bank had {held['heldUntilRefresh']} new transactions; refresh request went {' → '.join(seen)}; "
+            f"{count} transactions read"
+        )
+
+    def no_violations(self) -> None:
+        """The sandbox judged every request the service sent by the official spec."""
+        judged = self.sandbox.get("/_sandbox/stats").json()
+        violations = self.sandbox.get("/_sandbox/violations").json()
+        requests = sum(sum(v.values()) for v in judged["operations"].values())
+        if violations["total"]:
+            raise DemoFailed(f"the sandbox found requests the spec calls invalid: {violations['recent'][-3:]}")
+        console.print(f"the sandbox judged {requests} Mastercard requests by the official spec: 0 violations")
 
     def show_cpa_view(self, cpa_id: uuid.UUID, client_id: uuid.UUID) -> None:
         with as_cpa(self.db, cpa_id) as conn:
@@ -213,6 +297,7 @@ class Story:
         for day, description, amount, status in latest:
             recent.add_row(str(day), description or "", f"{Decimal(amount):,.2f}", status)
         console.print(recent)
+        self.print_history(cpa_id, client_id)
 
     def other_cpa_sees_nothing(self, client_id: uuid.UUID) -> None:
         stranger = uuid.uuid4()
@@ -243,8 +328,15 @@ def run_demo(database_url: str, sandbox_url: str, service_url: str) -> None:
     story.step("5. Webhooks processed, accounts and transactions synced")(
         lambda: story.linked_and_synced(cpa_id, client_id, done["transactions"])
     )
-    story.step("6. What the CPA sees (read under RLS)")(lambda: story.show_cpa_view(cpa_id, client_id))
+    story.step("6. One historic load per bank login: 180 days become 24 months")(
+        lambda: story.historic_load(cpa_id, client_id, done["transactions"])
+    )
+    story.step("7. What the CPA sees (read under RLS)")(lambda: story.show_cpa_view(cpa_id, client_id))
     story.other_cpa_sees_nothing(client_id)
+    story.step("8. Refresh now: Mastercard re-reads the bank, then the sync runs")(
+        lambda: story.refresh_now(cpa_id, client_id, finicity_customer_id)
+    )
+    story.step("9. Every request judged by the official spec")(story.no_violations)
     console.rule("[bold]Timings")
     for title, seconds in story.timings:
         console.print(f"{seconds:7.2f}s  {title}")
