@@ -9,14 +9,16 @@ start one, and no schedule does:
   the older window is synced) or failed (the 180 days stay).
 
 A refresh is followed by the `follow_refresh` job: getTransactionRefreshStatus, and while it is not final
-the job queues its own successor with a doubling delay. The OBWMS event
+it waits a doubling delay (short waits inside the job, longer ones as a queued successor job). The OBWMS event
 `data-refresh.transaction.status-changed` queues one extra immediate check. Settling is once per refresh
 (ob_institution_login_history_settle / ob_sync_request_refresh_settle only act on a row still waiting).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 TRANSIENT = (RateLimited, ServerError, TransportError)
+# Polls due within a few seconds wait inside the job (bounded); longer ones become a queued successor.
+INLINE_WAIT_MAX = 5.0
+INLINE_BUDGET = 30.0
 HISTORY = "history"
 SYNC_REQUEST = "sync_request"
 
@@ -55,7 +60,7 @@ async def start_requested_refresh(services: Services, finicity_customer_id: str,
     )
     if row is None:
         log.info("refresh.request_moved_on", sync_request_id=sync_request_id)
-    await _follow(services, finicity_customer_id, refresh.refresh_id, SYNC_REQUEST, polls=0)
+    await _follow(services, finicity_customer_id, refresh.refresh_id, SYNC_REQUEST, polls=0, now=True)
     log.info("refresh.started", finicity_customer_id=finicity_customer_id, mode="standard", accounts=len(account_ids))
     return True
 
@@ -86,7 +91,7 @@ async def load_history_job(services: Services, job: Job) -> None:
     await services.rpc.call(
         "ob_institution_login_history_started", {"p_login_id": int(login_id), "p_refresh_id": refresh.refresh_id}
     )
-    await _follow(services, str(finicity_customer_id), refresh.refresh_id, HISTORY, polls=0)
+    await _follow(services, str(finicity_customer_id), refresh.refresh_id, HISTORY, polls=0, now=True)
     log.info("history.started", institution_login_id=login_id)
 
 
@@ -107,13 +112,23 @@ async def follow_refresh_job(services: Services, job: Job) -> None:
         purpose = owner["purpose"]
     if not refresh_id or not finicity_customer_id or purpose not in (HISTORY, SYNC_REQUEST):
         raise PermanentJobError("follow_refresh needs refresh_id, finicity_customer_id and purpose")
-    status = await services.finicity.get_transaction_refresh_status(str(finicity_customer_id), str(refresh_id))
-    if status.final:
-        await settle(services, purpose, str(refresh_id), status.status, status.failure_reason())
-        return
-    if payload.get("from_event"):
-        return  # the polling chain is still running; an early event only adds a look
-    await _follow(services, str(finicity_customer_id), str(refresh_id), purpose, polls=int(payload.get("polls", 0)) + 1)
+    polls = int(payload.get("polls", 0))
+    started = time.monotonic()
+    while True:
+        status = await services.finicity.get_transaction_refresh_status(str(finicity_customer_id), str(refresh_id))
+        if status.final:
+            await settle(services, purpose, str(refresh_id), status.status, status.failure_reason())
+            return
+        if payload.get("from_event"):
+            return  # the polling chain is still running; an early event only adds a look
+        polls += 1
+        delay = _delay(services, polls)
+        if delay > INLINE_WAIT_MAX or time.monotonic() - started + delay > INLINE_BUDGET:
+            break
+        # A short wait is cheaper in this job than as a queued successor the worker only sees at its next poll.
+        await asyncio.sleep(delay)
+        await job.heartbeat()
+    await _follow(services, str(finicity_customer_id), str(refresh_id), purpose, polls=polls)
 
 
 async def settle(services: Services, purpose: str, refresh_id: str, status: str, reason: str | None) -> bool:
@@ -145,9 +160,19 @@ async def follow_after_event(services: Services, finicity_customer_id: str, refr
     return True
 
 
-async def _follow(services: Services, finicity_customer_id: str, refresh_id: str, purpose: str, polls: int) -> None:
+def _delay(services: Services, polls: int) -> float:
     settings = services.settings
-    delay = min(settings.open_banking_refresh_poll_cap_seconds, settings.open_banking_refresh_poll_seconds * 2**polls)
+    return float(
+        min(settings.open_banking_refresh_poll_cap_seconds, settings.open_banking_refresh_poll_seconds * 2**polls)
+    )
+
+
+async def _follow(
+    services: Services, finicity_customer_id: str, refresh_id: str, purpose: str, polls: int, now: bool = False
+) -> None:
+    """Queue the next status check: at once for a refresh just started (the job then waits short delays
+    itself), else after the doubling delay."""
+    delay = 0.0 if now else _delay(services, polls)
     payload: dict[str, Any] = {
         "refresh_id": refresh_id, "finicity_customer_id": finicity_customer_id, "purpose": purpose, "polls": polls}
     await services.rpc.call("ob_job_enqueue", {
