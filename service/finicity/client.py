@@ -60,10 +60,10 @@ from service.finicity.models import (
     Customers,
     Institution,
     InstitutionWrapper,
-    StatementDetail,
-    StatementDetails,
     NewConsumer,
     RefreshMode,
+    StatementDetail,
+    StatementDetails,
     Subscription,
     SubscriptionDetail,
     Subscriptions,
@@ -407,6 +407,18 @@ class FinicityClient:
                 **extra,
             }
         )
+
+    async def generate_connect_link(
+        self,
+        finicity_customer_id: str,
+        redirect_uri: str | None,
+        webhook: str | None,
+        webhook_data: Mapping[str, Any] | None = None,
+        experience: str | None = None,
+    ) -> ConnectLink:
+        """GenerateConnectUrl: a link the platform delivers itself (no consumer needed)."""
+        body = self._connect_body(finicity_customer_id, redirect_uri, webhook, webhook_data, experience)
+        return self._parse(ConnectLink, await self._request("POST", "/connect/v2/generate", body=body))
 
     async def send_connect_email(
         self,
