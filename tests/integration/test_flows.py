@@ -88,9 +88,8 @@ async def _linked_customer(
     services: Services, sandbox: AsyncTestClient, client_id: uuid.UUID, profile: dict | None = None
 ) -> str:
     finicity_customer_id = await ensure_customer(services, client_id, "Olive")
-    link = await services.finicity.send_connect_email(
-        finicity_customer_id, "olive@client.test", "Olive", "http://127.0.0.1:3000/done",
-        "http://127.0.0.1:9/webhooks/connect",
+    link = await services.finicity.generate_connect_link(
+        finicity_customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
     )
     assert link.link
     response = await sandbox.post(

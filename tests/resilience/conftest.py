@@ -292,12 +292,13 @@ class LinkedCustomer:
 
 def complete_connect(
     sandbox_url: str, finicity_customer_id: str, *, accounts: int = 2, months: int = 3, per_month: int = 10,
-    seed: int = 1, oauth: bool = True, wait: bool = True,
+    seed: int = 1, oauth: bool = True, wait: bool = True, history_loaded: bool = True,
 ) -> dict[str, Any]:
     """The client finishes Connect at the sandbox (FinBank profile); with wait=False the webhooks are
-    delivered (and retried) in the background."""
+    delivered (and retried) in the background. `history_loaded`: the bank serves every month at once
+    (these tests break the backfill, not the 180-day rule, which tests/integration and tests/e2e cover)."""
     profile = {"oauth": oauth, "accounts": accounts, "months": months, "seed": seed,
-               "transactionsPerAccountPerMonth": per_month}
+               "transactionsPerAccountPerMonth": per_month, "historyLoaded": history_loaded}
     response = httpx.post(
         f"{sandbox_url}/_sandbox/connect/complete",
         json={"customerId": finicity_customer_id, "wait": wait, "profile": profile},
@@ -339,8 +340,8 @@ def linked_customer_factory(database_url: str, make_cpa, make_client, settings_f
         async def link() -> str:
             async with services_for(settings) as services:
                 finicity_customer_id = await ensure_customer(services, client, "Maya")
-                await services.finicity.send_connect_email(
-                    finicity_customer_id, "maya@client.test", "Maya", str(settings.open_banking_redirect_uri),
+                await services.finicity.generate_connect_link(
+                    finicity_customer_id, str(settings.open_banking_redirect_uri),
                     webhook_url, webhook_data={"platformClientId": str(client)} if webhook_url else None,
                 )
                 return finicity_customer_id

@@ -69,9 +69,8 @@ async def services(settings_factory, sandbox) -> AsyncIterator[Services]:
 
 async def _linked_customer(services: Services, sandbox: AsyncTestClient[Any], client_id: uuid.UUID, seed: int) -> str:
     finicity_customer_id = await ensure_customer(services, client_id, "Faulty")
-    await services.finicity.send_connect_email(
-        finicity_customer_id, "faulty@client.test", "Faulty", "http://127.0.0.1:3000/done",
-        "http://127.0.0.1:9/webhooks/connect",
+    await services.finicity.generate_connect_link(
+        finicity_customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
     )
     response = await sandbox.post(
         "/_sandbox/connect/complete",
