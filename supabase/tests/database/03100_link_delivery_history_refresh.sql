@@ -6,7 +6,7 @@ select plan(32);
 create temp table fx (a uuid, ca uuid, cb uuid, customer_a uuid, sync_id uuid, sync2_id uuid) on commit drop;
 grant select, update on fx to public;
 insert into fx (a) values (tests.create_user('delivery-a@cpa.test'));
-update fx set ca = tests.create_client(a, 'Linden Bakery'), cb = tests.create_client(a, 'Oak Dental');
+update fx set ca = tests.create_client(a), cb = tests.create_client(a);
 
 -- delivery modes at insert ----------------------------------------------------------------------
 select tests.authenticate_as((select a from fx));
