@@ -24,7 +24,7 @@ from sandbox.routes import (
 )
 from sandbox.signing import load_or_generate_key
 from sandbox.state import SandboxState
-from sandbox.validation import judge_for, judge_middleware
+from sandbox.validation import JudgeLoader, judge_middleware
 from sandbox.webhooks import Deliverer
 
 API_HANDLERS = [
@@ -92,7 +92,7 @@ def _stats_middleware(app: ASGIApp) -> ASGIApp:
 def create_app(config: SandboxConfig | None = None, state: SandboxState | None = None) -> Litestar:
     config = config or SandboxConfig()
     state = state or SandboxState()
-    judge = judge_for(config.strict_validation)
+    judge = JudgeLoader(config.strict_validation)
     deliverer = Deliverer(state, config)
     app_state = State(
         {
@@ -111,6 +111,7 @@ def create_app(config: SandboxConfig | None = None, state: SandboxState | None =
         exception_handlers={ApiError: api_error_handler},
         middleware=[_stats_middleware, judge_middleware(judge)],
         state=app_state,
+        on_startup=[judge.start],  # the spec loads in a thread while the sandbox already answers
         on_shutdown=[_shutdown],
         openapi_config=None,
     )

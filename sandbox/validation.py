@@ -12,6 +12,7 @@ lax mode (`SANDBOX_STRICT_VALIDATION=false`) skips those two keywords and still 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import re
@@ -302,14 +303,33 @@ def judge_for(strict: bool) -> SpecJudge:
     return SpecJudge(load_spec(), strict=strict)
 
 
-def judge_middleware(judge: SpecJudge) -> Any:
+class JudgeLoader:
+    """Loads the judge off the event loop: the sandbox answers /_sandbox/health at once, and the first
+    Mastercard request waits for the spec (seconds on a busy machine) instead of the process start."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self._future: asyncio.Future[SpecJudge] | None = None
+
+    def start(self) -> None:
+        if self._future is None:
+            self._future = asyncio.get_running_loop().run_in_executor(None, judge_for, self.strict)
+
+    async def get(self) -> SpecJudge:
+        self.start()
+        assert self._future is not None
+        return await self._future
+
+
+def judge_middleware(loader: JudgeLoader) -> Any:
     """Validate each request of a spec operation before its route runs (see sandbox/validation.py)."""
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Any, receive: Any, send: Any) -> None:
             handler = scope.get("route_handler") if scope["type"] == "http" else None
-            op = handler.opt.get("op") if handler is not None else None
-            if not op or not judge.knows(op):
+            op: str | None = handler.opt.get("op") if handler is not None else None
+            judge = await loader.get() if op else None
+            if op is None or judge is None or not judge.knows(op):
                 await app(scope, receive, send)
                 return
             # Read the whole body once, then hand the route a receive that replays it.
@@ -403,4 +423,13 @@ def error_body(found: list[Violation], obwms: bool) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
-__all__ = ["SpecJudge", "Violation", "Violations", "error_body", "judge_for", "judge_middleware", "load_spec"]
+__all__ = [
+    "JudgeLoader",
+    "SpecJudge",
+    "Violation",
+    "Violations",
+    "error_body",
+    "judge_for",
+    "judge_middleware",
+    "load_spec",
+]
