@@ -541,11 +541,11 @@ def test_link_request_inserts_by_a_cpa_are_refused_unless_own_and_valid(
     convertible = (client != "malformed" and _convertible_text(email) and _convertible_text(row.get("first_name"))
                    and _convertible_text(row.get("kind")) and _convertible_bigint(effective_login))
     login_ok = effective_login is None or (login == "own")
-    # A Connect link is emailed, so it needs a well-formed address; a Fix link is not emailed (the platform
-    # delivers it), so it may have none, but an address it does carry must still be well formed.
+    # No `delivery` column here: `platform` (the default) delivers the link itself, so neither a Connect nor a
+    # Fix link needs an address; an address a row does carry must still be well formed.
     kind_given = row.get("kind", "link")
-    email_ok = ((email is None and kind_given == "fix")
-                or (isinstance(email, str) and 3 <= len(email) <= 320 and EMAIL_RE.fullmatch(email) is not None))
+    email_ok = email is None or (isinstance(email, str) and 3 <= len(email) <= 320
+                                 and EMAIL_RE.fullmatch(email) is not None)
     valid = (email_ok
              and (name is None or "first_name" not in row or len(name) <= 100)
              and kind_given in ("link", "fix")
