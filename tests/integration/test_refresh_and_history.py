@@ -4,7 +4,6 @@ asynchronous refreshes). Job handlers are called as the worker would call them."
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ from service.wiring import services_for
 from tests.support.judge import assert_state_clean
 from tests.support.processes import local_env
 from tests.support.truth import db_truth_on, sandbox_state_truth
+from tests.support.waiting import wait_for_async
 
 SANDBOX_URL = "http://sandbox.test"
 DAY = 86_400
@@ -89,12 +89,12 @@ async def _run(services: Services, pg: psycopg.Connection, kind: str, key_like: 
 
 
 async def _sandbox_refresh_final(sandbox: AsyncTestClient) -> None:
+    """The sandbox's own asynchronous refresh, watched through its state."""
     state = sandbox.app.state.sandbox
-    for _ in range(500):
-        if state.refreshes and all(r.status in ("COMPLETED", "FAILED") for r in state.refreshes.values()):
-            return
-        await asyncio.sleep(0.01)  # the sandbox's own asynchronous refresh, watched through its state
-    raise AssertionError("the sandbox refresh never ended")
+    await wait_for_async(
+        "the sandbox refresh to end",
+        lambda: state.refreshes and all(r.status in ("COMPLETED", "FAILED") for r in state.refreshes.values()),
+    )
 
 
 def _only_refresh(sandbox: AsyncTestClient) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from sandbox.app import create_app
@@ -15,8 +14,8 @@ from tests.sandbox.support import (
     make_config,
     new_consumer,
     new_customer,
-    wait_for,
 )
+from tests.support.waiting import wait_for_async
 
 DAY = 86_400
 REFRESHES = "/aggregation/customers/{}/transactions/refreshes"
@@ -49,17 +48,13 @@ async def _status(client, h, cid, refresh_id) -> dict:
 
 
 async def _settled(client, h, cid, refresh_id) -> dict:
-    final: dict = {}
+    """Polls getTransactionRefreshStatus, as the service does."""
 
-    async def done() -> bool:
-        final.update(await _status(client, h, cid, refresh_id))
-        return final["status"] in ("COMPLETED", "FAILED")
+    async def final() -> dict | None:
+        status = await _status(client, h, cid, refresh_id)
+        return status if status["status"] in ("COMPLETED", "FAILED") else None
 
-    for _ in range(400):
-        if await done():
-            return final
-        await asyncio.sleep(0.02)  # polling the API under test, as the service does
-    raise AssertionError(f"refresh {refresh_id} never settled: {final}")
+    return await wait_for_async(f"refresh {refresh_id} to settle", final)
 
 
 async def test_new_login_serves_180_days_until_a_historic_load_completes(receiver):
@@ -92,7 +87,7 @@ async def test_new_login_serves_180_days_until_a_historic_load_completes(receive
         assert final["status"] == "COMPLETED" and final["successCount"] == final["totalCount"] == 2
         after = await _all(client, h, cid)
         assert len(after) == info["transactions"] and min(_date(t) for t in after) < created - 600 * DAY
-        await wait_for(lambda: len(receiver.at("/obwms/hist")) >= 2)
+        await wait_for_async("two status events", lambda: len(receiver.at("/obwms/hist")) >= 2)
         statuses = [json.loads(x["body"])["data"]["status"] for x in receiver.at("/obwms/hist")]
         assert statuses == ["IN_PROGRESS", "COMPLETED"]
         assert all(x["headers"].get("x-mastercard-signature") for x in receiver.at("/obwms/hist"))
