@@ -83,6 +83,9 @@ def connect_customer(
                     "months": months,
                     "transactionsPerAccountPerMonth": per_month,
                     "seed": seed,
+                    # the whole backfill at once (a login whose historic load is done): the figure
+                    # measures ingest, not the 180-day rule
+                    "historyLoaded": True,
                 },
             },
         )

@@ -84,6 +84,7 @@ def main() -> None:
                         "months": 24,
                         "transactionsPerAccountPerMonth": 420,
                         "seed": 7,
+                        "historyLoaded": True,  # every month served: pages deep in the history exist
                     },
                 },
             ).json()
