@@ -161,7 +161,7 @@ def _sync_outcome(pg: psycopg.Connection, sync_id: Any) -> tuple[str, Any] | Non
 def test_platform_delivery_and_a_failed_historic_load(database_url, pg, make_cpa, make_client, sandbox_api) -> None:
     """The platform delivers the generated link; the bank cannot load older history: 180 days kept."""
     cpa = make_cpa()
-    client = make_client(cpa, "Cedar Accounting")
+    client = make_client(cpa)
     request_id = _request_link(database_url, cpa, client, None, delivery="platform")
     link = _delivered_link(database_url, cpa, request_id, "ready")
     finicity_customer_id = _customer_id(pg, client)
