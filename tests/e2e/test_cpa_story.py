@@ -122,8 +122,9 @@ def test_link_request_to_linked_accounts_read_under_rls(database_url, pg, make_c
     assert sum(n for n, _, _ in truth.values()) < done["transactions"]
 
     # The bank completes the historic load: the older window is synced; the CPA sees how far back it goes.
-    (refresh,) = [r for r in sandbox_api.get("/_sandbox/refreshes").json()["refreshes"]
-                  if r["customerId"] == finicity_customer_id]
+    (refresh,) = wait_for("the historic load at the bank", lambda: [
+        r for r in sandbox_api.get("/_sandbox/refreshes").json()["refreshes"]
+        if r["customerId"] == finicity_customer_id])
     assert refresh["mode"] == "historic"
     assert sandbox_api.post(f"/_sandbox/refreshes/{refresh['refreshId']}", json={"status": "COMPLETED"}).is_success
     full = sandbox_truth(sandbox_api, finicity_customer_id)
