@@ -95,10 +95,10 @@ async def _linked_client(
     cpa = make_cpa()
     client_id = make_client(cpa)
     finicity_id = await ensure_customer(services, client_id, "Dana")
-    await services.finicity.send_connect_email(
-        finicity_id, "dana@client.test", "Dana", "http://127.0.0.1:3000/done", "http://127.0.0.1:9/x"
-    )
-    body = {"accounts": 3, "months": 14, "seed": 17, "transactionsPerAccountPerMonth": 12, **profile}
+    await services.finicity.generate_connect_link(finicity_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/x")
+    # historyLoaded: all 14 months served at once (these tests are about documents, not the 180-day rule)
+    body = {"accounts": 3, "months": 14, "seed": 17, "transactionsPerAccountPerMonth": 12, "historyLoaded": True,
+            **profile}
     response = await sandbox.post(
         "/_sandbox/connect/complete", json={"customerId": finicity_id, "wait": False, "profile": body}
     )

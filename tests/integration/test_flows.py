@@ -102,6 +102,9 @@ async def _linked_customer(
                 "months": 6,
                 "seed": 11,
                 "transactionsPerAccountPerMonth": 30,
+                # every month served at once: these flows are not about the 180-day rule
+                # (tests/integration/test_refresh_and_history.py is)
+                "historyLoaded": True,
                 **(profile or {}),
             },
         },

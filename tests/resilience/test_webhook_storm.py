@@ -145,8 +145,7 @@ def storm_customers(database_url: str, settings_factory, make_cpa, make_client, 
                 # have rows to copy. The others have no accounts, so no sync proves their link works.
                 for n, finicity_id in enumerate(sorted(ids)):
                     if n >= CUSTOMERS * ERROR_SHARE:
-                        await services.finicity.send_connect_email(
-                            finicity_id, f"storm-{n}@client.test", "Storm", "http://127.0.0.1:9/done", None)
+                        await services.finicity.generate_connect_link(finicity_id, "http://127.0.0.1:9/done", None)
                         complete_connect(sandbox.url, finicity_id, accounts=1, months=1, per_month=12, seed=n)
                 return ids
 
