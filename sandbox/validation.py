@@ -13,7 +13,6 @@ lax mode (`SANDBOX_STRICT_VALIDATION=false`) skips those two keywords and still 
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import re
 import threading
@@ -297,28 +296,35 @@ class _Request:
         self.body = body
 
 
-@functools.lru_cache(maxsize=2)
+_JUDGES: dict[bool, SpecJudge] = {}
+_JUDGES_LOCK = threading.Lock()
+
+
 def judge_for(strict: bool) -> SpecJudge:
-    """One judge per process and mode: loading and indexing the spec takes seconds."""
-    return SpecJudge(load_spec(), strict=strict)
+    """One judge per process and mode: loading and indexing the spec takes seconds (one thread loads it,
+    any other caller waits for that one)."""
+    with _JUDGES_LOCK:
+        if strict not in _JUDGES:
+            _JUDGES[strict] = SpecJudge(load_spec(), strict=strict)
+        return _JUDGES[strict]
 
 
 class JudgeLoader:
     """Loads the judge off the event loop: the sandbox answers /_sandbox/health at once, and the first
-    Mastercard request waits for the spec (seconds on a busy machine) instead of the process start."""
+    Mastercard request waits for the spec (seconds on a busy machine) instead of the process start. Not
+    bound to an event loop (an app may serve several in tests)."""
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
-        self._future: asyncio.Future[SpecJudge] | None = None
+        self._judge: SpecJudge | None = None
 
     def start(self) -> None:
-        if self._future is None:
-            self._future = asyncio.get_running_loop().run_in_executor(None, judge_for, self.strict)
+        threading.Thread(target=judge_for, args=(self.strict,), daemon=True, name="spec-judge").start()
 
     async def get(self) -> SpecJudge:
-        self.start()
-        assert self._future is not None
-        return await self._future
+        if self._judge is None:
+            self._judge = await asyncio.to_thread(judge_for, self.strict)
+        return self._judge
 
 
 def judge_middleware(loader: JudgeLoader) -> Any:
