@@ -236,6 +236,7 @@ export type Database = {
         Row: {
           created_at: string
           customer_type: string
+          finicity_consumer_id: string | null
           finicity_customer_id: string | null
           finicity_username: string
           id: string
@@ -251,6 +252,7 @@ export type Database = {
         Insert: {
           created_at?: string
           customer_type: string
+          finicity_consumer_id?: string | null
           finicity_customer_id?: string | null
           finicity_username: string
           id?: string
@@ -266,6 +268,7 @@ export type Database = {
         Update: {
           created_at?: string
           customer_type?: string
+          finicity_consumer_id?: string | null
           finicity_customer_id?: string | null
           finicity_username?: string
           id?: string
@@ -472,6 +475,12 @@ export type Database = {
           consent_checked_at: string | null
           created_at: string
           customer_id: string
+          earliest_transaction_at: string | null
+          history_error: string | null
+          history_finished_at: string | null
+          history_refresh_id: string | null
+          history_started_at: string | null
+          history_status: string
           id: number
           institution_id: string | null
           institution_name: string | null
@@ -490,6 +499,12 @@ export type Database = {
           consent_checked_at?: string | null
           created_at?: string
           customer_id: string
+          earliest_transaction_at?: string | null
+          history_error?: string | null
+          history_finished_at?: string | null
+          history_refresh_id?: string | null
+          history_started_at?: string | null
+          history_status?: string
           id: number
           institution_id?: string | null
           institution_name?: string | null
@@ -508,6 +523,12 @@ export type Database = {
           consent_checked_at?: string | null
           created_at?: string
           customer_id?: string
+          earliest_transaction_at?: string | null
+          history_error?: string | null
+          history_finished_at?: string | null
+          history_refresh_id?: string | null
+          history_started_at?: string | null
+          history_status?: string
           id?: number
           institution_id?: string | null
           institution_name?: string | null
@@ -602,52 +623,64 @@ export type Database = {
       }
       open_banking_link_requests: {
         Row: {
+          birthday: string | null
           coalesced_into: string | null
           created_at: string
+          delivery: string
           email_to: string | null
           error_message: string | null
           first_name: string | null
           id: string
           institution_login_id: number | null
           kind: string
+          last_name: string | null
           link: string | null
           platform_client_id: string
           requested_by: string | null
           sent_at: string | null
+          state: string | null
           status: string
           ttl_expires_at: string | null
           updated_at: string
         }
         Insert: {
+          birthday?: string | null
           coalesced_into?: string | null
           created_at?: string
+          delivery?: string
           email_to?: string | null
           error_message?: string | null
           first_name?: string | null
           id?: string
           institution_login_id?: number | null
           kind?: string
+          last_name?: string | null
           link?: string | null
           platform_client_id: string
           requested_by?: string | null
           sent_at?: string | null
+          state?: string | null
           status?: string
           ttl_expires_at?: string | null
           updated_at?: string
         }
         Update: {
+          birthday?: string | null
           coalesced_into?: string | null
           created_at?: string
+          delivery?: string
           email_to?: string | null
           error_message?: string | null
           first_name?: string | null
           id?: string
           institution_login_id?: number | null
           kind?: string
+          last_name?: string | null
           link?: string | null
           platform_client_id?: string
           requested_by?: string | null
           sent_at?: string | null
+          state?: string | null
           status?: string
           ttl_expires_at?: string | null
           updated_at?: string
@@ -685,6 +718,7 @@ export type Database = {
           finished_at: string | null
           id: string
           platform_client_id: string
+          refresh_id: string | null
           requested_by: string | null
           started_at: string | null
           status: string
@@ -699,6 +733,7 @@ export type Database = {
           finished_at?: string | null
           id?: string
           platform_client_id: string
+          refresh_id?: string | null
           requested_by?: string | null
           started_at?: string | null
           status?: string
@@ -713,6 +748,7 @@ export type Database = {
           finished_at?: string | null
           id?: string
           platform_client_id?: string
+          refresh_id?: string | null
           requested_by?: string | null
           started_at?: string | null
           status?: string
@@ -1006,6 +1042,10 @@ export type Database = {
         Args: { p_finicity_customer_id?: string; p_platform_client_id?: string }
         Returns: Json
       }
+      ob_customer_set_consumer: {
+        Args: { p_consumer_id: string; p_platform_client_id: string }
+        Returns: Json
+      }
       ob_customer_set_link_status: {
         Args: {
           p_error_code?: string
@@ -1069,6 +1109,18 @@ export type Database = {
         }
         Returns: Json
       }
+      ob_institution_login_history_claim: {
+        Args: { p_login_id: number }
+        Returns: Json
+      }
+      ob_institution_login_history_settle: {
+        Args: { p_error?: string; p_refresh_id: string; p_status: string }
+        Returns: Json
+      }
+      ob_institution_login_history_started: {
+        Args: { p_error?: string; p_login_id: number; p_refresh_id?: string }
+        Returns: Json
+      }
       ob_institution_login_set_consent: {
         Args: {
           p_end_at: string
@@ -1080,6 +1132,10 @@ export type Database = {
       }
       ob_institution_login_upsert: {
         Args: { p_finicity_customer_id: string; p_login: Json }
+        Returns: Json
+      }
+      ob_institution_logins_after_sync: {
+        Args: { p_finicity_customer_id: string }
         Returns: Json
       }
       ob_institutions_to_refresh: { Args: { p_ids?: string[] }; Returns: Json }
@@ -1179,6 +1235,7 @@ export type Database = {
         }
         Returns: Json
       }
+      ob_refresh_owner: { Args: { p_refresh_id: string }; Returns: Json }
       ob_request_fix_link: {
         Args: { p_institution_login_id: number }
         Returns: Json
@@ -1189,6 +1246,14 @@ export type Database = {
       }
       ob_sync_cursor: {
         Args: { p_finicity_customer_id: string; p_overlap_days?: number }
+        Returns: Json
+      }
+      ob_sync_request_refresh_settle: {
+        Args: { p_error?: string; p_refresh_id: string; p_status: string }
+        Returns: Json
+      }
+      ob_sync_request_refreshing: {
+        Args: { p_id: string; p_refresh_id: string }
         Returns: Json
       }
       ob_sync_request_update: {
