@@ -62,9 +62,8 @@ def calls(sandbox) -> list[str]:
 
 
 async def _connect(services: Services, sandbox: AsyncTestClient, finicity_customer_id: str, **profile: Any) -> dict:
-    link = await services.finicity.send_connect_email(
-        finicity_customer_id, "olive@client.test", "Olive", "http://127.0.0.1:3000/done",
-        "http://127.0.0.1:9/webhooks/connect",
+    link = await services.finicity.generate_connect_link(
+        finicity_customer_id, "http://127.0.0.1:3000/done", "http://127.0.0.1:9/webhooks/connect"
     )
     assert link.link
     response = await sandbox.post(
