@@ -85,7 +85,8 @@ def verify_connect_signature(body: bytes, header: str | None, secret: str | Sequ
     if not header:
         raise SignatureInvalid(f"missing {CONNECT_SIGNATURE_HEADER}")
     secrets = [secret] if isinstance(secret, str) else list(secret)
-    given = header.encode("utf-8", "surrogateescape")
+    # "surrogatepass": any str (even a lone surrogate) is compared and found invalid, never an error.
+    given = header.encode("utf-8", "surrogatepass")
     ok = False
     for candidate in secrets:
         expected = connect_signature(body, candidate).encode("ascii")

@@ -324,6 +324,12 @@ def test_every_single_character_change_to_a_connect_signature_fails(data: st.Dat
         verify_connect_signature(BODY, mutate(header, index, char), SECRET)
 
 
+@pytest.mark.parametrize("char", ["\ud800", "\udfff", "\udc80", "\x00", "\u00e9", "\U0010ffff"])
+def test_a_connect_signature_with_a_character_no_hex_digest_has_is_invalid_not_an_error(char: str) -> None:
+    with pytest.raises(SignatureInvalid):
+        verify_connect_signature(BODY, mutate(hmac_hex(BODY), 7, char), SECRET)
+
+
 def test_the_connect_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
