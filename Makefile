@@ -19,11 +19,12 @@ up:  ## start Postgres (127.0.0.1:54322), the sandbox (:8001) and the service (:
 down:  ## stop everything `make up` started
 	scripts/stack.sh down
 
+# The local stack's settings (OPEN_BANKING_ENV=local: the demo refuses to run against production settings).
+LOCAL := set -a; . scripts/local.env; set +a; DATABASE_URL=postgresql://postgres:postgres@127.0.0.1:54322/postgres
+
 demo:  ## the whole CPA story end to end against the running stack
 	scripts/stack.sh up
-	$(PY) -m service demo
-
-LOCAL := set -a; . scripts/local.env; set +a; DATABASE_URL=postgresql://postgres:postgres@127.0.0.1:54322/postgres
+	@$(LOCAL) $(PY) -m service demo
 
 status:  ## the operator status table for the local stack
 	@$(LOCAL) $(PY) -m service status
