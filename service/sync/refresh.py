@@ -146,20 +146,6 @@ async def settle(services: Services, purpose: str, refresh_id: str, status: str,
     return done
 
 
-async def follow_after_event(services: Services, finicity_customer_id: str, refresh_id: str) -> bool:
-    """The OBWMS status event: one immediate status check of a refresh this service started."""
-    owner = await services.rpc.call("ob_refresh_owner", {"p_refresh_id": refresh_id})
-    if not owner:
-        return False
-    await services.rpc.call("ob_job_enqueue", {
-        "p_kind": "follow_refresh",
-        "p_payload": {"refresh_id": refresh_id, "finicity_customer_id": finicity_customer_id,
-                      "purpose": owner["purpose"], "from_event": True},
-        "p_dedupe_key": f"refresh-event:{refresh_id}",
-    })
-    return True
-
-
 def _delay(services: Services, polls: int) -> float:
     settings = services.settings
     return float(
