@@ -644,8 +644,6 @@ class FinicityClient:
         )
         return self._parse(TransactionRefreshStatus, response)
 
-    # ---- consent -----------------------------------------------------------------------------
-
     # ---- institutions (not billable) ---------------------------------------------------------
 
     async def get_institution(self, institution_id: str) -> Institution | None:
@@ -667,6 +665,8 @@ class FinicityClient:
         except NotFound:
             return None
         return self._parse(BrandingWrapper, response).branding
+
+    # ---- consent -----------------------------------------------------------------------------
 
     async def get_authorization_details(self, institution_login_id: int) -> AuthorizationDetails | None:
         """The consent window, or None when the login has none (legacy login 3003, old grant 3004)."""
