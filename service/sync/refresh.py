@@ -65,6 +65,10 @@ async def start_requested_refresh(services: Services, finicity_customer_id: str,
     return True
 
 
+class HistoryLoadStarting(Exception):
+    """Retryable: the login's historic load is being started by another attempt."""
+
+
 async def load_history_job(services: Services, job: Job) -> None:
     """One historic load for one institution login (queued by ob_institution_logins_after_sync)."""
     login_id = job.payload.get("institution_login_id")
@@ -72,6 +76,9 @@ async def load_history_job(services: Services, job: Job) -> None:
     if not login_id or not finicity_customer_id:
         raise PermanentJobError("load_history needs institution_login_id and finicity_customer_id")
     claim = await services.rpc.call("ob_institution_login_history_claim", {"p_login_id": int(login_id)})
+    if claim and claim.get("starting"):
+        # Another attempt took the login moments ago and may be asking Mastercard now: retry later.
+        raise HistoryLoadStarting(f"login {login_id}: another worker is starting its historic load")
     if not claim or not claim.get("claimed"):
         return  # started (or settled) already: one historic load per login
     try:

@@ -398,8 +398,10 @@ $$;
 revoke all on function public.ob_institution_logins_after_sync(text) from public, anon, authenticated;
 grant execute on function public.ob_institution_logins_after_sync(text) to service_role;
 
--- The `load_history` job takes the login: true when it may (still) start the historic load (not
--- started, or claimed by an earlier attempt that never got a refresh id back).
+-- The `load_history` job takes the login: claimed when it may start the historic load (not started,
+-- or taken by an earlier attempt that crashed before a refresh id came back, 5 minutes or more ago).
+-- `starting`: another attempt took it moments ago and may be asking Mastercard right now; the caller
+-- checks again later rather than start a second (billable) load.
 create function public.ob_institution_login_history_claim(p_login_id bigint)
 returns jsonb
 language plpgsql
@@ -410,11 +412,19 @@ declare
   v_row public.open_banking_institution_logins%rowtype;
 begin
   update public.open_banking_institution_logins l
-     set history_status = 'loading', history_started_at = coalesce(l.history_started_at, now()), history_error = null
+     set history_status = 'loading', history_started_at = now(), history_error = null
    where l.id = p_login_id
-     and (l.history_status = 'not_started' or (l.history_status = 'loading' and l.history_refresh_id is null))
+     and (l.history_status = 'not_started'
+          or (l.history_status = 'loading' and l.history_refresh_id is null
+              and l.history_started_at < now() - interval '5 minutes'))
   returning * into v_row;
-  return pg_catalog.jsonb_build_object('claimed', v_row.id is not null);
+  if v_row.id is not null then
+    return pg_catalog.jsonb_build_object('claimed', true, 'starting', false);
+  end if;
+  select * into v_row from public.open_banking_institution_logins l where l.id = p_login_id;
+  return pg_catalog.jsonb_build_object(
+    'claimed', false,
+    'starting', coalesce(v_row.history_status = 'loading' and v_row.history_refresh_id is null, false));
 end
 $$;
 revoke all on function public.ob_institution_login_history_claim(bigint) from public, anon, authenticated;

@@ -1,7 +1,7 @@
 -- Link delivery modes (platform / mastercard_email and its consumer fields), the history of each bank
 -- login (one historic load, settled once) and the refresh a CPA asks for (refreshing, settled once).
 begin;
-select plan(32);
+select plan(34);
 
 create temp table fx (a uuid, ca uuid, cb uuid, customer_a uuid, sync_id uuid, sync2_id uuid) on commit drop;
 grant select, update on fx to public;
@@ -69,6 +69,11 @@ select is((public.ob_institution_logins_after_sync('7100000001') ->> 'history_lo
 select is((select count(*)::int from private.ob_jobs where kind = 'load_history' and dedupe_key = 'history:930000001'
              and status = 'queued'), 1, '...once, whatever the number of syncs (dedupe key)');
 select ok((public.ob_institution_login_history_claim(930000001) ->> 'claimed')::boolean, 'the job claims the login');
+select is(public.ob_institution_login_history_claim(930000001), '{"claimed": false, "starting": true}'::jsonb,
+          'a second job while the first is still asking Mastercard is refused and told to check again later');
+update public.open_banking_institution_logins set history_started_at = now() - interval '6 minutes' where id = 930000001;
+select ok((public.ob_institution_login_history_claim(930000001) ->> 'claimed')::boolean,
+          'an attempt that crashed before a refresh id came back is taken over after 5 minutes');
 select ok(public.ob_institution_login_history_started(930000001, 'bec83f1a-5f65-44f5-8f00-b4a0fc60c2cc') is not null,
           'and records the refresh id');
 select ok(not (public.ob_institution_login_history_claim(930000001) ->> 'claimed')::boolean,
