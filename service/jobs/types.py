@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,17 @@ class Job:
     attempts: int
     max_attempts: int
     heartbeat: Callable[[], Awaitable[None]] = field(default=lambda: _noop(), compare=False, repr=False)
+    # Set when the worker stops: a job waiting inside itself (a short poll) ends its wait and hands
+    # over to a queued successor instead of holding the shutdown for the whole grace period.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event, compare=False, repr=False)
+
+    async def pause(self, seconds: float) -> bool:
+        """Wait `seconds`; False when the worker began stopping meanwhile."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
 
 
 async def _noop() -> None:

@@ -60,6 +60,7 @@ class Worker:
         self._drains = list(drains)
         self._drain_wake = asyncio.Event()
         self._stopping = False
+        self._stopped = asyncio.Event()  # the jobs' view of _stopping (Job.pause)
         self._running: dict[int, asyncio.Task[None]] = {}
         self.completed = 0
         self.failed = 0
@@ -147,6 +148,7 @@ class Worker:
                 attempts=row["attempts"],
                 max_attempts=row["max_attempts"],
                 heartbeat=lease.extend,
+                stopping=self._stopped,
             )
             task = asyncio.create_task(self._run_job(job, lease), name=f"job-{job.id}")
             self._running[job.id] = task
@@ -227,6 +229,7 @@ class Worker:
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop claiming; let running jobs finish within the grace period, release the rest."""
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
         tasks = list(self._running.values())
         if tasks:

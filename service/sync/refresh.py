@@ -16,7 +16,6 @@ it waits a doubling delay (short waits inside the job, longer ones as a queued s
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
@@ -132,8 +131,10 @@ async def follow_refresh_job(services: Services, job: Job) -> None:
         delay = _delay(services, polls)
         if delay > INLINE_WAIT_MAX or time.monotonic() - started + delay > INLINE_BUDGET:
             break
-        # A short wait is cheaper in this job than as a queued successor the worker only sees at its next poll.
-        await asyncio.sleep(delay)
+        # A short wait is cheaper in this job than as a queued successor the worker only sees at its next poll;
+        # a stopping worker ends it at once and the successor below takes over.
+        if not await job.pause(delay):
+            break
         await job.heartbeat()
     await _follow(services, str(finicity_customer_id), str(refresh_id), purpose, polls=polls)
 

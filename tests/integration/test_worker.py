@@ -245,3 +245,22 @@ async def test_a_worker_never_starts_a_second_run_of_a_job_it_is_still_running(p
         await runner
     assert runs == 1
     assert worker.completed == 1
+
+
+async def test_a_job_pausing_inside_itself_ends_its_pause_when_the_worker_stops(pg, settings_factory) -> None:
+    paused = asyncio.Event()
+    outcomes: list[bool] = []
+
+    async def handler(_services, job: Job) -> None:
+        paused.set()
+        outcomes.append(await job.pause(3600))
+
+    async with services_for(settings_factory()) as services:
+        worker = Worker(services, {"check_consent": handler}, poll_seconds=0.2)
+        pg.execute("select public.ob_job_enqueue('check_consent', '{}'::jsonb)")
+        runner = asyncio.create_task(worker.run())
+        await asyncio.wait_for(paused.wait(), 10)
+        # A long grace: were the pause not ended, the job would be cancelled after it and record nothing.
+        await worker.stop(grace_seconds=60)
+        await runner
+    assert outcomes == [False]
