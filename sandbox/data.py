@@ -215,9 +215,7 @@ def connect_customer(state: SandboxState, customer: Customer, profile: dict) -> 
     created: list[Account] = []
     for n in range(int(p["accounts"])):
         kind, name, rows, (blo, bhi) = _ACCOUNT_KINDS[n % len(_ACCOUNT_KINDS)]
-        acct_id = str(rng.randrange(6_000_000_000, 7_000_000_000))
-        while acct_id in customer.accounts:
-            acct_id = str(int(acct_id) + 1)
+        acct_id = state.claim_account_id(rng.randrange(6_000_000_000, 7_000_000_000))
         suffix = f" #{n // len(_ACCOUNT_KINDS) + 1}" if n >= len(_ACCOUNT_KINDS) else ""
         acct = Account(
             id=acct_id,

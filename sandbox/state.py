@@ -258,6 +258,9 @@ class SandboxState:
         # instance draws its own id block (a reset reuses it: same seed, same data).
         self.next_customer_id = 7_000_000_000 + self.id_block * 1_000
         self.next_login_id = 8_000_000_000 + self.id_block * 1_000
+        # Every account id ever handed out (deleted ones included: Mastercard never reuses one). Real
+        # account ids are unique across all customers, and the service keys accounts by id alone.
+        self.account_ids: set[str] = set()
         for task in list(getattr(self, "tasks", ())):
             task.cancel()
         self.tasks: set[asyncio.Task] = set()
@@ -269,6 +272,14 @@ class SandboxState:
     def new_login_id(self) -> int:
         self.next_login_id += 1
         return self.next_login_id
+
+    def claim_account_id(self, wanted: int) -> str:
+        """`wanted` (a random 10-digit draw), or the next free id above it: unique across customers."""
+        while str(wanted) in self.account_ids:
+            wanted += 1
+        account_id = str(wanted)
+        self.account_ids.add(account_id)
+        return account_id
 
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from sandbox.state import SandboxState
+
 
 async def test_bulk_customers_are_linked_and_served_by_the_api(client: Any, h: dict[str, str]) -> None:
     made = await client.post("/_sandbox/bulk/customers", json={
@@ -51,3 +53,34 @@ async def test_bulk_customers_refuses_bad_input(client: Any, body: dict[str, Any
 async def test_bulk_advance_refuses_unknown_customers(client: Any) -> None:
     answer = await client.post("/_sandbox/bulk/advance", json={"customerIds": ["999999999"]})
     assert answer.status_code == 404
+
+
+async def test_bulk_account_ids_are_unique_across_customers(client: Any, h: dict[str, str]) -> None:
+    """Mastercard's account ids are global (the service keys accounts by id alone): at 3,000 customers of
+    5 accounts, per-customer random ids used to repeat across customers and lose their transactions."""
+    customers: list[dict[str, Any]] = []
+    for _ in range(3):
+        made = await client.post("/_sandbox/bulk/customers", json={
+            "count": 1_000, "usernamePrefix": "uniq",
+            "profile": {"accounts": 5, "months": 1, "transactionsPerAccountPerMonth": 1}})
+        assert made.status_code == 200
+        customers += made.json()["customers"]
+    ids = [a for c in customers for a in c["accounts"]]
+    assert len(ids) == 3_000 * 5
+    assert len(set(ids)) == len(ids)
+    assert all(a.isdigit() for a in ids)
+    # What the API serves carries the same ids (one customer's accounts, as the service reads them).
+    last = customers[-1]
+    served = await client.get(f"/aggregation/v1/customers/{last['customerId']}/accounts", headers=h)
+    assert sorted(a["id"] for a in served.json()["accounts"]) == sorted(last["accounts"])
+
+
+def test_an_account_id_drawn_twice_is_handed_out_once() -> None:
+    """Two customers whose seeded draws are the same number get different ids, and an id stays taken."""
+    state = SandboxState(id_block=1)
+    first = state.claim_account_id(6_123_456_789)
+    second = state.claim_account_id(6_123_456_789)
+    assert first == "6123456789"
+    assert second == "6123456790"
+    state.customers.clear()  # a deleted customer's account ids are never reused
+    assert state.claim_account_id(6_123_456_789) == "6123456791"
