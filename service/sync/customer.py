@@ -95,13 +95,11 @@ async def sync_customer_job(services: Services, job: Job) -> None:
         return  # follow_refresh settles the row and queues the sync (payload `refreshed`)
     if request_id:
         await services.rpc.call("ob_sync_request_update", {"p_id": request_id, "p_status": "running"})
-    history_login = job.payload.get("history_login_id")
+    # Logins whose historic load completed: their older window is read too (several when syncs were folded).
+    history_logins = frozenset(int(login) for login in job.payload.get("history_login_ids") or ())
     try:
         result = await sync_customer(
-            services,
-            finicity_customer_id,
-            heartbeat=job.heartbeat,
-            full_history_logins=frozenset({int(history_login)}) if history_login else frozenset(),
+            services, finicity_customer_id, heartbeat=job.heartbeat, full_history_logins=history_logins
         )
     except Exception as exc:
         last_attempt = job.attempts >= job.max_attempts

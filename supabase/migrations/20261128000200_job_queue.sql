@@ -56,6 +56,12 @@ create index ob_jobs_fair_claim_idx on private.ob_jobs (priority, fair_seq, run_
 -- Placing a job reads its client's last turn from this.
 create index ob_jobs_fair_key_idx on private.ob_jobs (fair_key, fair_seq desc) where status = 'queued';
 
+-- One sync per client. Every sync_customer job of a client, whoever asks (a CPA's refresh, a webhook,
+-- the daily schedule, a historic load's follow-up, an account put back in sync), carries the key
+-- `sync:<Mastercard customer id>` (set here, whatever key the caller gave), so at most one waits and
+-- the running one has at most one successor. A request arriving while one waits is folded into it
+-- (private.ob_job_fold): the waiting job then does what both asked.
+
 -- Where a new job stands in the fair queue.
 --   priority 0: a link to deliver, a webhook to process, a sync a webhook asked for (someone is
 --               waiting: a client mid-Connect, Mastercard's doorbell);
@@ -79,7 +85,17 @@ set enable_seqscan = off
 as $$
 declare
   v_link_request text := new.payload->>'link_request_id';
+  v_finicity_customer_id text := new.payload->>'finicity_customer_id';
 begin
+  if new.kind = 'sync_customer' then
+    v_finicity_customer_id := coalesce(v_finicity_customer_id,
+      (select c.finicity_customer_id from public.open_banking_customers c
+        where c.platform_client_id = (new.payload->>'platform_client_id')::uuid));
+    -- A client not linked yet has no customer: its job keeps the caller's key (it will only fail the request).
+    if v_finicity_customer_id is not null then
+      new.dedupe_key := 'sync:' || v_finicity_customer_id;
+    end if;
+  end if;
   new.priority := case
     when new.kind in ('deliver_link', 'process_webhook_event') then 0
     when new.kind = 'sync_customer' and new.payload ? 'sync_request_id' then 1
@@ -92,7 +108,7 @@ begin
   new.fair_key := case when new.kind = 'process_webhook_event' then 'webhooks' else pg_catalog.md5(coalesce(
     new.payload->>'platform_client_id',
     (select c.platform_client_id::text from public.open_banking_customers c
-      where c.finicity_customer_id = new.payload->>'finicity_customer_id'),
+      where c.finicity_customer_id = v_finicity_customer_id),
     (select e.platform_client_id::text from public.open_banking_link_requests e
       where v_link_request ~ '^[0-9a-fA-F-]{36}$' and e.id = v_link_request::uuid),
     new.payload->>'finicity_customer_id',
@@ -142,7 +158,40 @@ revoke all on function private.ob_wake(text) from public, anon, authenticated;
 
 -- Enqueue ------------------------------------------------------------------------------------------
 
+-- What one waiting job does when a second request with its key arrives (or a running one hands over
+-- to it): for a sync, both requests' work; for any other kind, the same work it was doing.
+--   sync_request_id  the CPA's refresh it finishes (at most one: a second refresh request joins the
+--                    first at insert, ..0400_requests.sql), with that request's `refreshed` flag
+--                    (Mastercard refreshed the bank: sync at once);
+--   history_login_ids the logins whose older history it reads (the union);
+--   reason           the first non-daily reason (logs and placement only).
+create function private.ob_job_fold(p_kind text, p_waiting jsonb, p_arriving jsonb)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select case when p_kind <> 'sync_customer' then p_waiting else
+    pg_catalog.jsonb_strip_nulls(
+      (p_waiting || p_arriving) - 'sync_request_id' - 'refreshed' - 'history_login_ids' - 'reason'
+      || pg_catalog.jsonb_build_object(
+           'sync_request_id', coalesce(p_waiting -> 'sync_request_id', p_arriving -> 'sync_request_id'),
+           'refreshed', case when p_waiting -> 'sync_request_id' = p_arriving -> 'sync_request_id'
+                               then coalesce(p_waiting -> 'refreshed', p_arriving -> 'refreshed')
+                             when p_waiting ? 'sync_request_id' then p_waiting -> 'refreshed'
+                             else p_arriving -> 'refreshed' end,
+           'history_login_ids', (select pg_catalog.jsonb_agg(distinct l.id order by l.id)
+                                   from pg_catalog.jsonb_array_elements(
+                                          coalesce(p_waiting -> 'history_login_ids', '[]')
+                                          || coalesce(p_arriving -> 'history_login_ids', '[]')) l(id)),
+           'reason', case when p_waiting ->> 'reason' = 'daily' then coalesce(p_arriving -> 'reason', p_waiting -> 'reason')
+                          else coalesce(p_waiting -> 'reason', p_arriving -> 'reason') end))
+  end
+$$;
+revoke all on function private.ob_job_fold(text, jsonb, jsonb) from public, anon, authenticated;
+
 -- The one way a job is made (triggers, schedules, RPCs, webhook intake). Returns {id, created}.
+-- A job with the key of one already waiting is folded into it (private.ob_job_fold); a sync then
+-- takes the better of the two places in the queue. created is false.
 -- The attempt budget comes from private.ob_settings 'job_max_attempts' (seeded in ..0100), nowhere else.
 create function private.ob_enqueue(
   p_kind text, p_payload jsonb, p_dedupe_key text default null,
@@ -154,17 +203,19 @@ set search_path = ''
 as $$
 declare
   v_id bigint;
+  v_created boolean;
 begin
-  insert into private.ob_jobs (kind, payload, dedupe_key, run_after, max_attempts)
+  insert into private.ob_jobs as j (kind, payload, dedupe_key, run_after, max_attempts)
   values (p_kind, coalesce(p_payload, '{}'), p_dedupe_key, coalesce(p_run_after, now()),
           coalesce(p_max_attempts, private.ob_setting('job_max_attempts')::integer))
-  on conflict (dedupe_key) where status = 'queued' do nothing
-  returning id into v_id;
-  if v_id is not null then
-    return pg_catalog.jsonb_build_object('id', v_id, 'created', true);
-  end if;
-  select j.id into v_id from private.ob_jobs j where j.dedupe_key = p_dedupe_key and j.status = 'queued';
-  return pg_catalog.jsonb_build_object('id', v_id, 'created', false);
+  on conflict (dedupe_key) where status = 'queued' do update
+     set payload = private.ob_job_fold(j.kind, j.payload, excluded.payload),
+         priority = case when j.kind = 'sync_customer' then least(j.priority, excluded.priority) else j.priority end,
+         fair_seq = case when j.kind = 'sync_customer' and excluded.priority < j.priority then excluded.fair_seq
+                         else j.fair_seq end,
+         run_after = case when j.kind = 'sync_customer' then least(j.run_after, excluded.run_after) else j.run_after end
+  returning j.id, j.xmax = 0 into v_id, v_created;
+  return pg_catalog.jsonb_build_object('id', v_id, 'created', v_created);
 end
 $$;
 revoke all on function private.ob_enqueue(text, jsonb, text, timestamptz, integer) from public, anon, authenticated;
@@ -203,8 +254,9 @@ begin
       pg_catalog.jsonb_build_object('link_request_id', new.id), 'link_request:' || new.id);
   else
     perform private.ob_enqueue('sync_customer',
-      pg_catalog.jsonb_build_object('platform_client_id', new.platform_client_id, 'sync_request_id', new.id),
-      'sync_request:' || new.id);
+      pg_catalog.jsonb_build_object('platform_client_id', new.platform_client_id, 'sync_request_id', new.id,
+                                    'reason', 'refresh_request'),
+      'sync_request:' || new.id);  -- the client's `sync:` key once it is linked (private.ob_job_place)
   end if;
   perform private.ob_wake(tg_table_name);
   return null;
@@ -228,6 +280,24 @@ as $$
     select 1 from private.ob_jobs q where q.dedupe_key = p_dedupe_key and q.status = 'queued' and q.id <> p_job_id)
 $$;
 revoke all on function private.ob_job_has_queued_successor(text, bigint) from public, anon, authenticated;
+
+-- A job ending without its own outcome (failed with retries left, released at shutdown, lease
+-- expired) while its successor waits hands its work over: folded into the successor
+-- (private.ob_job_fold), e.g. a CPA's refresh request the successor must now finish. True if it did.
+create function private.ob_job_hand_over(p_job private.ob_jobs)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update private.ob_jobs q
+     set payload = private.ob_job_fold(q.kind, q.payload, p_job.payload),
+         priority = case when q.kind = 'sync_customer' then least(q.priority, p_job.priority) else q.priority end
+   where p_job.dedupe_key is not null and q.dedupe_key = p_job.dedupe_key and q.status = 'queued' and q.id <> p_job.id;
+  return found;
+end
+$$;
+revoke all on function private.ob_job_hand_over(private.ob_jobs) from public, anon, authenticated;
 
 -- RPC: claim up to p_limit due jobs for p_worker with a lease. Expired leases are reclaimed here
 -- too, so a crashed worker's job runs again without waiting for the sweeper.
@@ -333,8 +403,8 @@ begin
      where j.id = p_job_id;
     return pg_catalog.jsonb_build_object('updated', true, 'status', 'dead');
   end if;
-  if private.ob_job_has_queued_successor(v_job.dedupe_key, v_job.id) then
-    -- A successor with the same key is already waiting: it will do this work.
+  if private.ob_job_hand_over(v_job) then
+    -- A successor with the same key is already waiting: it does this work now.
     update private.ob_jobs j
        set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
            last_error = left('superseded by a queued job with the same key: ' || p_error, 2000)
@@ -359,21 +429,28 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  v_job private.ob_jobs%rowtype;
 begin
-  -- A successor with the same key already waits: finish this one instead of queueing a twin.
-  update private.ob_jobs j
-     set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
-         last_error = 'released at shutdown; superseded by a queued job with the same key'
+  select * into v_job from private.ob_jobs j
    where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker
-     and private.ob_job_has_queued_successor(j.dedupe_key, j.id);
-  if found then
-    return pg_catalog.jsonb_build_object('released', true);
+   for update;
+  if not found then
+    return pg_catalog.jsonb_build_object('released', false);
   end if;
-  update private.ob_jobs j
-     set status = 'queued', attempts = greatest(j.attempts - 1, 0), locked_by = null,
-         locked_until = null, run_after = now()
-   where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker;
-  return pg_catalog.jsonb_build_object('released', found);
+  if private.ob_job_hand_over(v_job) then
+    -- A successor with the same key already waits and now does this work: finish this one instead of queueing a twin.
+    update private.ob_jobs j
+       set status = 'succeeded', finished_at = now(), locked_by = null, locked_until = null,
+           last_error = 'released at shutdown; superseded by a queued job with the same key'
+     where j.id = p_job_id;
+  else
+    update private.ob_jobs j
+       set status = 'queued', attempts = greatest(j.attempts - 1, 0), locked_by = null,
+           locked_until = null, run_after = now()
+     where j.id = p_job_id;
+  end if;
+  return pg_catalog.jsonb_build_object('released', true);
 end
 $$;
 revoke all on function public.ob_job_release(bigint, text) from public, anon, authenticated;
@@ -452,16 +529,25 @@ set search_path = ''
 as $$
 declare
   v_reclaimed integer;
-  v_superseded integer;
+  v_superseded integer := 0;
+  v_job private.ob_jobs%rowtype;
 begin
-  -- Expired jobs whose successor (same key) already waits are finished, not queued twice.
-  update private.ob_jobs j
-     set status = case when j.attempts >= j.max_attempts then 'dead' else 'succeeded' end,
-         finished_at = now(), locked_by = null, locked_until = null,
-         last_error = coalesce(j.last_error, 'lease expired; superseded by a queued job with the same key')
-   where j.status = 'running' and j.locked_until < now()
-     and private.ob_job_has_queued_successor(j.dedupe_key, j.id);
-  get diagnostics v_superseded = row_count;
+  -- Expired jobs whose successor (same key) already waits hand their work over and are finished,
+  -- not queued twice.
+  for v_job in
+    select * from private.ob_jobs j
+     where j.status = 'running' and j.locked_until < now()
+       and private.ob_job_has_queued_successor(j.dedupe_key, j.id)
+     for update skip locked
+  loop
+    perform private.ob_job_hand_over(v_job);
+    update private.ob_jobs j
+       set status = case when j.attempts >= j.max_attempts then 'dead' else 'succeeded' end,
+           finished_at = now(), locked_by = null, locked_until = null,
+           last_error = coalesce(j.last_error, 'lease expired; superseded by a queued job with the same key')
+     where j.id = v_job.id;
+    v_superseded := v_superseded + 1;
+  end loop;
   update private.ob_jobs j
      set status = case when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
          finished_at = case when j.attempts >= j.max_attempts then now() end,

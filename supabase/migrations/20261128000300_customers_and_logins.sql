@@ -482,8 +482,9 @@ begin
     select c.finicity_customer_id into v_finicity_customer_id
       from public.open_banking_customers c where c.id = v_row.customer_id;
     perform private.ob_enqueue('sync_customer',
-      pg_catalog.jsonb_build_object('finicity_customer_id', v_finicity_customer_id, 'history_login_id', v_row.id),
-      'history-sync:' || v_row.id);
+      pg_catalog.jsonb_build_object('finicity_customer_id', v_finicity_customer_id,
+                                    'history_login_ids', pg_catalog.jsonb_build_array(v_row.id)),
+      'sync:' || v_finicity_customer_id);
     perform private.ob_wake('history_complete');
   end if;
   return pg_catalog.to_jsonb(v_row) || pg_catalog.jsonb_build_object('settled', true);

@@ -73,8 +73,9 @@ create index open_banking_link_requests_requester_idx
 create index open_banking_link_requests_coalesced_idx
   on public.open_banking_link_requests (coalesced_into) where coalesced_into is not null;
 
--- Admission of a link request, at insert: a request for the same client and address while one is
--- in flight (queued or sending) joins it (status `coalesced`); otherwise a CPA is held to
+-- Admission of a link request, at insert: a request for the same client, kind, delivery, address (or
+-- none: a platform link) and bank login while one is in flight (queued or sending) joins it (status
+-- `coalesced`); otherwise a CPA is held to
 -- `link_requests_per_cpa_per_day` requests in any 24 hours (private.ob_settings), refused with a
 -- message the app can show as is (SQLSTATE PT429: PostgREST answers HTTP 429) and nothing queued.
 create function private.ob_link_request_admit()
@@ -91,12 +92,14 @@ declare
 begin
   -- Only a new request joins one in flight (a row written with its outcome already, by the service or
   -- an operator, is left as written).
-  if new.status = 'queued' and new.kind = 'link' and new.email_to is not null then
+  if new.status = 'queued' then
     -- One decision per client at a time: two sessions inserting at once would both find nothing in flight.
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob_link_request:' || new.platform_client_id, 0));
     select e.id into v_leader from public.open_banking_link_requests e
-     where e.platform_client_id = new.platform_client_id and e.kind = 'link'
-       and lower(e.email_to) = lower(new.email_to) and e.status in ('queued', 'sending')
+     where e.platform_client_id = new.platform_client_id and e.kind = new.kind and e.delivery = new.delivery
+       and lower(coalesce(e.email_to, '')) = lower(coalesce(new.email_to, ''))
+       and e.institution_login_id is not distinct from new.institution_login_id
+       and e.status in ('queued', 'sending')
      order by e.created_at, e.id limit 1;
     if v_leader is not null then
       new.status := 'coalesced';
@@ -451,7 +454,7 @@ begin
   if p_status = 'COMPLETED' then
     perform private.ob_enqueue('sync_customer',
       pg_catalog.jsonb_build_object('platform_client_id', v_row.platform_client_id, 'sync_request_id', v_row.id,
-                                    'refreshed', true),
+                                    'refreshed', true, 'reason', 'refresh_request'),
       'sync_request:' || v_row.id || ':refreshed');
     perform private.ob_wake('refresh_complete');
   end if;

@@ -276,7 +276,6 @@ declare
   v_applied bigint[];
   v_notes jsonb := '{}';
   v_jobs bigint[];
-  v_max_attempts integer := private.ob_setting('job_max_attempts', '8')::integer;
 begin
   -- Link status (one row per customer, set-based).
   with change as (
@@ -423,14 +422,11 @@ begin
         kind text, payload jsonb, dedupe_key text, event bigint)
      where q.event is null or q.event = any (v_applied)   -- a Fix-link request only for an applied reminder
      order by q.dedupe_key
-  ), made as (
-    insert into private.ob_jobs (kind, payload, dedupe_key, max_attempts)
-    select w.kind, w.payload, w.dedupe_key, v_max_attempts
-      from wanted w
-    on conflict (dedupe_key) where status = 'queued' do nothing
-    returning 1
   )
-  select count(*) into v_enqueued from made;
+  -- Through the one enqueue function: a sync already waiting for the customer (a daily one, say)
+  -- takes this one in, and its place in the queue moves up to the webhook's class.
+  select count(*) filter (where (private.ob_enqueue(w.kind, w.payload, w.dedupe_key) ->> 'created')::boolean)
+    into v_enqueued from wanted w;
 
   update private.ob_webhook_events e
      set processed_at = now(),

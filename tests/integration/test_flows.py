@@ -121,6 +121,47 @@ def _db_truth(pg: psycopg.Connection, client_id: uuid.UUID) -> Truth:
     return db_truth_on(pg, client_id)
 
 
+async def test_a_thousand_link_requests_from_one_cpa_send_at_most_the_daily_cap_of_emails(
+    services, sandbox, pg, database_url, make_cpa, make_client
+) -> None:
+    """A retry loop in the React app: 1,000 emailed link requests, one statement each, for 10 clients and
+    1,000 addresses. Mastercard sends at most link_requests_per_cpa_per_day emails; the rest are refused."""
+    (cap,) = pg.execute("select value::int from private.ob_settings where key = 'link_requests_per_cpa_per_day'").fetchone()
+    cpa = make_cpa()
+    clients = [make_client(cpa) for _ in range(10)]
+    addresses = [f"person{i}@client.test" for i in range(1000)]
+    accepted: list[str] = []
+    refusals: list[str] = []
+    with psycopg.connect(database_url, autocommit=True) as app:
+        app.execute("select set_config('role', 'authenticated', false), set_config('request.jwt.claims', %s, false)",
+                    (f'{{"sub": "{cpa}", "role": "authenticated"}}',))
+        for i, address in enumerate(addresses):
+            try:
+                (row_id,) = app.execute(
+                    "insert into public.open_banking_link_requests "
+                    "(platform_client_id, email_to, first_name, last_name, state, birthday, delivery) "
+                    "values (%s, %s, 'Olive', 'Oak', 'OR', date '1984-04-12', 'mastercard_email') returning id",
+                    (clients[i % 10], address),
+                ).fetchone()
+                accepted.append(str(row_id))
+            except psycopg.Error as exc:
+                assert exc.sqlstate == "PT429", exc
+                refusals.append(exc.diag.message_primary or "")
+    jobs = pg.execute(
+        "select id, payload from private.ob_jobs where kind = 'deliver_link' and status = 'queued' "
+        "and payload ->> 'link_request_id' = any(%s)", (accepted,)
+    ).fetchall()
+    for job_id, payload in jobs:
+        await deliver_link(services, _job("deliver_link", payload))
+        pg.execute("update private.ob_jobs set status = 'succeeded', finished_at = now() where id = %s", (job_id,))
+
+    emails = [e for e in (await sandbox.get("/_sandbox/outbox")).json()["emails"] if e.get("to") in set(addresses)]
+    assert len(accepted) == cap and len(jobs) == cap and len(refusals) == 1000 - cap
+    assert len(emails) == cap  # what Mastercard actually sent
+    assert {e["to"] for e in emails} == set(addresses[:cap])
+    assert refusals[0].startswith(f"you have sent {cap} bank-link requests in the last 24 hours, the most allowed")
+
+
 async def test_link_request_creates_the_customer_and_sends_the_connect_email(
     services, sandbox, pg, make_cpa, make_client
 ) -> None:

@@ -129,7 +129,7 @@ async def test_180_days_then_one_historic_load_then_24_months(services, sandbox,
     await _sandbox_refresh_final(sandbox)
     await _run(services, pg, "follow_refresh", f"refresh:{_only_refresh(sandbox)}")
     assert _login(pg, client_id)[1] == "complete"
-    await _run(services, pg, "sync_customer", f"history-sync:{login_id}")
+    await _run(services, pg, "sync_customer", f"sync:{finicity_customer_id}")  # the customer's one sync
 
     full = sandbox_state_truth(state, finicity_customer_id)
     assert db_truth_on(pg, client_id) == full
@@ -153,7 +153,7 @@ async def test_a_failed_historic_load_keeps_the_180_days_and_says_so(
     await _run(services, pg, "follow_refresh", f"refresh:{_only_refresh(sandbox)}")
     _, status, error, _ = _login(pg, client_id)
     assert status == "failed" and "180 days are kept" in error
-    assert _jobs(pg, "sync_customer", f"history-sync:{login_id}") == []
+    assert _jobs(pg, "sync_customer", f"sync:{finicity_customer_id}") == []
     assert db_truth_on(pg, client_id) == before
 
 
@@ -190,14 +190,14 @@ async def test_refresh_now_refreshes_then_syncs_the_banks_new_transactions(
     (request_id,) = pg.execute(
         "insert into public.open_banking_sync_requests (platform_client_id) values (%s) returning id", (client_id,)
     ).fetchone()
-    await _run(services, pg, "sync_customer", f"sync_request:{request_id}")
+    await _run(services, pg, "sync_customer", f"sync:{finicity_customer_id}")
     status, refresh_id = pg.execute(
         "select status, refresh_id from public.open_banking_sync_requests where id = %s", (request_id,)
     ).fetchone()
     assert status == "refreshing" and refresh_id is not None
     await _sandbox_refresh_final(sandbox)
     await _run(services, pg, "follow_refresh", f"refresh:{refresh_id}")
-    await _run(services, pg, "sync_customer", f"sync_request:{request_id}:refreshed")
+    await _run(services, pg, "sync_customer", f"sync:{finicity_customer_id}")  # after the refresh
     status, transactions = pg.execute(
         "select status, transactions_synced from public.open_banking_sync_requests where id = %s", (request_id,)
     ).fetchone()

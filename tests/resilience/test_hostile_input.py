@@ -441,8 +441,8 @@ def tenants(database_url: str) -> Iterator[dict[str, Any]]:
                                           (a_client,)).fetchone()
         (sync_id,) = conn.execute("insert into public.open_banking_sync_requests (platform_client_id) values (%s) "
                                   "returning id", (a_client,)).fetchone()
-        conn.execute("delete from private.ob_jobs where dedupe_key in (%s, %s)",
-                     (f"link_request:{link_request_id}", f"sync_request:{sync_id}"))
+        conn.execute("delete from private.ob_jobs where payload ->> 'link_request_id' = %s "
+                     "or payload ->> 'sync_request_id' = %s", (str(link_request_id), str(sync_id)))
     yield {"a": a, "b": b, "a_client": a_client, "b_client": b_client, "a_login": a_login, "b_login": b_login}
 
 

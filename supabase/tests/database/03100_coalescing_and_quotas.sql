@@ -2,7 +2,7 @@
 -- and held to the quotas in private.ob_settings at insert, refused with a message the app shows as
 -- is (SQLSTATE PT429, which PostgREST answers as HTTP 429) and nothing queued.
 begin;
-select plan(23);
+select plan(26);
 
 create temp table fx (a uuid, b uuid, ca uuid, ca2 uuid, cb uuid, leader uuid, link_leader uuid) on commit drop;
 grant select, update on fx to public;
@@ -89,6 +89,18 @@ select is((select count(*) from public.open_banking_link_requests
             where coalesced_into = (select link_leader from fx) and link = 'https://connect.test/x' and sent_at is not null),
           1000::bigint, 'the coalesced link requests show the link and when it was sent');
 
+-- A platform link (no address: the platform sends it) is coalesced the same way, per client.
+select tests.authenticate_as((select a from fx));
+select lives_ok($$insert into public.open_banking_link_requests (platform_client_id) select ca from fx, generate_series(1, 100)$$,
+                '100 platform link requests (no address) for one client in one statement');
+select tests.clear_auth();
+select results_eq($$select status, count(*) from public.open_banking_link_requests
+                     where platform_client_id = (select ca from fx) and email_to is null group by status order by status$$,
+                  $$values ('coalesced'::text, 99::bigint), ('queued', 1)$$,
+                  '...are one request in flight and 99 that joined it');
+select is((select count(*) from private.ob_jobs where kind = 'deliver_link'), 2::bigint,
+          '...one more deliver_link job (the emailed link is a request of its own)');
+
 -- The per-CPA daily cap: requests one by one (a retry loop), then the whole batch in one statement.
 update private.ob_settings set value = '5' where key = 'link_requests_per_cpa_per_day';
 select tests.authenticate_as((select a from fx));
@@ -112,13 +124,13 @@ begin
 end
 $$;
 select tests.clear_auth();
-select results_eq($$select accepted, refused from outcome$$, $$values (4, 996)$$,
-                  '1,000 link requests one by one: the cap (5 a day, one already used) is accepted, the rest refused');
+select results_eq($$select accepted, refused from outcome$$, $$values (3, 997)$$,
+                  '1,000 link requests one by one: the cap (5 a day, two already used) is accepted, the rest refused');
 select matches((select message from outcome),
                '^you have sent 5 bank-link requests in the last 24 hours, the most allowed; try again after \d{4}-\d\d-\d\d \d\d:\d\d UTC$',
                'the refusal says how many and when to try again');
 select is((select count(*) from private.ob_jobs where kind = 'deliver_link'), 5::bigint,
-          'at most the cap of emails is queued');
+          'at most the cap of links is queued');
 select tests.authenticate_as((select b from fx));
 select lives_ok($$insert into public.open_banking_link_requests (platform_client_id, email_to) select cb, 'b@client.test' from fx$$,
                 'another CPA is not held back by A''s cap');

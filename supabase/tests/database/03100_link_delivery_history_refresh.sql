@@ -84,8 +84,9 @@ select ok((public.ob_institution_login_history_settle('bec83f1a-5f65-44f5-8f00-b
           'the COMPLETED status settles the login');
 select results_eq($$select history_status, history_finished_at is not null from public.open_banking_institution_logins where id = 930000001$$,
                   $$values ('complete'::text, true)$$, 'history complete');
-select is((select count(*)::int from private.ob_jobs where kind = 'sync_customer' and dedupe_key = 'history-sync:930000001'),
-          1, '...and the sync of the older window is queued');
+select is((select count(*)::int from private.ob_jobs where kind = 'sync_customer' and dedupe_key = 'sync:7100000001'
+              and payload -> 'history_login_ids' = '[930000001]'),
+          1, '...and the sync of the older window is queued (the customer''s one sync, naming the login)');
 select ok(not (public.ob_institution_login_history_settle('bec83f1a-5f65-44f5-8f00-b4a0fc60c2cc', 'FAILED') ->> 'settled')::boolean,
           'a late or repeated status changes nothing');
 
@@ -100,8 +101,8 @@ select is((public.ob_sync_request_refreshing((select sync_id from fx), 'aaaaaaaa
           'refreshing', 'a started refresh shows the request as refreshing');
 select ok((public.ob_sync_request_refresh_settle('aaaaaaaa-5f65-44f5-8f00-b4a0fc60c2cc', 'COMPLETED') ->> 'settled')::boolean,
           'the COMPLETED status settles the request');
-select results_eq($$select status, (select count(*)::int from private.ob_jobs where dedupe_key = 'sync_request:' || r.id || ':refreshed'
-                                      and payload ? 'refreshed')
+select results_eq($$select status, (select count(*)::int from private.ob_jobs where kind = 'sync_customer'
+                                      and payload ->> 'sync_request_id' = r.id::text and payload ? 'refreshed')
                       from public.open_banking_sync_requests r where r.id = (select sync_id from fx)$$,
                   $$values ('running'::text, 1)$$, '...once: running, and the sync after the refresh is queued');
 select ok(not (public.ob_sync_request_refresh_settle('aaaaaaaa-5f65-44f5-8f00-b4a0fc60c2cc', 'COMPLETED') ->> 'settled')::boolean,

@@ -66,9 +66,9 @@ update fx set sync_id = (select id from r);
 select tests.clear_auth();
 select is((select count(*) from private.ob_jobs where kind = 'sync_customer'), 1::bigint, 'a refresh request enqueues exactly one job');
 select results_eq($$select payload, dedupe_key, status from private.ob_jobs where kind = 'sync_customer'$$,
-                  $$select jsonb_build_object('platform_client_id', ca, 'sync_request_id', sync_id),
+                  $$select jsonb_build_object('platform_client_id', ca, 'sync_request_id', sync_id, 'reason', 'refresh_request'),
                            'sync_request:' || sync_id, 'queued'::text from fx$$,
-                  'the job is sync_customer with the client and request ids, deduped by the request');
+                  'the job is sync_customer with the client and request ids, deduped by the request (the client is not linked yet)');
 select results_eq($$select body from net.stub_calls$$, $$values ('{"reason": "open_banking_sync_requests"}'::jsonb)$$,
                   'the refresh request woke the service once');
 

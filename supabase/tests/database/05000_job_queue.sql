@@ -10,19 +10,19 @@ create function pg_temp.id(p text) returns bigint language sql as $$ select id f
 create function pg_temp.job(p text) returns private.ob_jobs language sql as $$ select * from private.ob_jobs where id = pg_temp.id(p) $$;
 
 -- dedupe key -----------------------------------------------------------------------------------
-insert into ids select 'd1', (public.ob_job_enqueue('sync_customer', '{"n":1}', 'key-1') ->> 'id')::bigint;
-select is(public.ob_job_enqueue('sync_customer', '{"n":2}', 'key-1'),
+insert into ids select 'd1', (public.ob_job_enqueue('check_consent', '{"n":1}', 'key-1') ->> 'id')::bigint;
+select is(public.ob_job_enqueue('check_consent', '{"n":2}', 'key-1'),
           jsonb_build_object('id', pg_temp.id('d1'), 'created', false),
           'a second enqueue with the same key while queued returns the same id, created=false');
 select is((select count(*) from private.ob_jobs where dedupe_key = 'key-1'), 1::bigint, 'only one job exists for the key');
 select is((pg_temp.job('d1')).payload, '{"n":1}'::jsonb, 'the duplicate does not overwrite the queued job''s payload');
 select is(jsonb_array_length(public.ob_job_claim('w1', 1, 60)), 1, 'the keyed job is claimed');
-insert into ids select 'd2', (public.ob_job_enqueue('sync_customer', '{"n":3}', 'key-1') ->> 'id')::bigint;
+insert into ids select 'd2', (public.ob_job_enqueue('check_consent', '{"n":3}', 'key-1') ->> 'id')::bigint;
 select ok(pg_temp.id('d2') <> pg_temp.id('d1'), 'once the first is running, a successor with the same key can be queued');
-select is(public.ob_job_enqueue('sync_customer', '{}', 'key-1') ->> 'id', pg_temp.id('d2')::text,
+select is(public.ob_job_enqueue('check_consent', '{}', 'key-1') ->> 'id', pg_temp.id('d2')::text,
           '...and only one successor: the next enqueue returns the queued successor');
-select is(public.ob_job_enqueue('sync_customer', '{}', null) ->> 'created', 'true', 'jobs without a key are never deduped (1)');
-select is(public.ob_job_enqueue('sync_customer', '{}', null) ->> 'created', 'true', 'jobs without a key are never deduped (2)');
+select is(public.ob_job_enqueue('check_consent', '{}', null) ->> 'created', 'true', 'jobs without a key are never deduped (1)');
+select is(public.ob_job_enqueue('check_consent', '{}', null) ->> 'created', 'true', 'jobs without a key are never deduped (2)');
 select throws_ok($$select public.ob_job_enqueue('no_such_kind', '{}', null)$$, '23514', null, 'an unknown job kind is refused');
 delete from private.ob_jobs;
 
