@@ -126,7 +126,9 @@ async def test_a_thousand_link_requests_from_one_cpa_send_at_most_the_daily_cap_
 ) -> None:
     """A retry loop in the React app: 1,000 emailed link requests, one statement each, for 10 clients and
     1,000 addresses. Mastercard sends at most link_requests_per_cpa_per_day emails; the rest are refused."""
-    (cap,) = pg.execute("select value::int from private.ob_settings where key = 'link_requests_per_cpa_per_day'").fetchone()
+    (cap,) = pg.execute(
+        "select value::int from private.ob_settings where key = 'link_requests_per_cpa_per_day'"
+    ).fetchone()
     cpa = make_cpa()
     clients = [make_client(cpa) for _ in range(10)]
     addresses = [f"person{i}@client.test" for i in range(1000)]
