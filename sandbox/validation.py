@@ -95,10 +95,17 @@ class _MemoValidator(V30RequestValidator):
     _lock: threading.Lock
 
     def _get_parameter(self, parameters: RequestParameters, param: SchemaPath) -> Any:
-        name = (param / "name").read_str()
-        where = (param / "in").read_str()
+        return self.get_parameter(parameters, (param / "name").read_str(), (param / "in").read_str(), param)
+
+    def get_parameter(
+        self, parameters: RequestParameters, name: str, where: str, param: SchemaPath, free: bool = False
+    ) -> Any:
+        """_get_parameter with the parameter's name and location already read from the spec. A `free`
+        parameter's verdict is the same for every single value present (its value is not kept)."""
         location = parameters[where]
         raw = tuple(location.getlist(name)) if hasattr(location, "getlist") else location.get(name)
+        if free and (raw if isinstance(raw, str) else isinstance(raw, tuple) and len(raw) == 1 and raw[0]):
+            raw = ("<any string>",)  # one value, not empty (an empty query value is judged on its own)
         key = (param.parts, raw)
         hit = self._memo.get(key)
         if hit is None:
@@ -135,6 +142,13 @@ class _Operation:
     path: SchemaPath
     operation: SchemaPath
     pattern: re.Pattern[str]
+    # (name, location, schema, free) of each parameter, as openapi-core walks them (the operation's, then the
+    # path item's not overridden): read from the spec once, not per request. `free`: a plain string (no
+    # pattern, format, length or enum), which every value passes: a customer id in the path.
+    params: tuple[tuple[str, str, SchemaPath, bool], ...]
+    # (location, name) of every apiKey the operation's security requirements name: whether the request
+    # passes depends only on which of them it carries. None when a scheme is of another type.
+    api_keys: tuple[tuple[str, str], ...] | None
 
 
 class SpecJudge:
@@ -159,8 +173,12 @@ class SpecJudge:
                 regex = "^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
                 path_sp = paths / template
                 self._ops[op["operationId"]] = _Operation(
-                    op["operationId"], method, template, path_sp, path_sp / method, re.compile(regex)
+                    op["operationId"], method, template, path_sp, path_sp / method, re.compile(regex),
+                    _parameters(path_sp / method, path_sp), _api_keys(inlined, op),
                 )
+        # Security verdicts per (operation, which api keys are present): openapi-core's check walks the
+        # spec's schemes on every request.
+        self._security: dict[tuple[str, tuple[bool, ...]], bool] = {}
 
     def knows(self, op_id: str) -> bool:
         return op_id in self._ops
@@ -181,15 +199,20 @@ class SpecJudge:
         request = _Request(path, op.method, query, headers, match.groupdict(), content_type, body)
         out: list[Violation] = []
         v = self._validator
-        try:
-            v._get_security(request.parameters, op.operation)
-        except SecurityValidationError:
+        if not self._secure(op, request.parameters):
             out.append(_security_violation(self._openapi.spec, op.operation, request.parameters.header))
-        try:
-            v._get_parameters(request.parameters, op.operation, op.path)
-        except Exception as exc:  # ParametersError carries the list
-            for err in getattr(exc, "errors", [exc]):
-                out.extend(self._param_violations(err))
+        # openapi-core's _get_parameters over the parameters read once: a parameter that is optional and
+        # absent is skipped, any other failure is a violation.
+        for name, where, param, free in op.params:
+            try:
+                v.get_parameter(request.parameters, name, where, param, free)
+            except MissingParameter:
+                continue
+            except ParameterValidationError as exc:
+                out.extend(self._param_violations(exc))
+            except Exception as exc:  # as openapi-core's loop: anything else ends the parameter checks
+                out.extend(self._param_violations(exc))
+                break
         try:
             v._get_body(request.body, request.content_type, op.operation)
         except MissingRequiredRequestBody:
@@ -198,6 +221,25 @@ class SpecJudge:
             if not isinstance(exc, MissingRequestBody):
                 out.extend(self._body_violations(exc))
         return out
+
+    def _secure(self, op: _Operation, parameters: RequestParameters) -> bool:
+        if op.api_keys is None:
+            try:
+                self._validator._get_security(parameters, op.operation)
+            except SecurityValidationError:
+                return False
+            return True
+        key = (op.op_id, tuple(name in parameters[where] for where, name in op.api_keys))
+        verdict = self._security.get(key)
+        if verdict is None:
+            try:
+                self._validator._get_security(parameters, op.operation)
+            except SecurityValidationError:
+                verdict = False
+            else:
+                verdict = True
+            self._security[key] = verdict
+        return verdict
 
     # ---- turning openapi-core's exceptions into named fields --------------------------------------
 
@@ -245,6 +287,45 @@ class SpecJudge:
             else:
                 out.append(Violation(".".join(where) or "body", "invalid", keyword, message))
         return out
+
+
+# Keywords that do not constrain a value.
+_ANNOTATIONS = frozenset({"type", "description", "example", "examples", "title", "deprecated"})
+
+
+def _free_string(param: SchemaPath) -> bool:
+    with param.open() as raw:
+        keys = set(raw) - {"name", "in", "description", "required", "schema", "example", "examples", "deprecated"}
+        schema = raw.get("schema")
+    return (not keys and isinstance(schema, dict) and schema.get("type") == "string"
+            and set(schema) <= _ANNOTATIONS)
+
+
+def _parameters(operation: SchemaPath, path: SchemaPath) -> tuple[tuple[str, str, SchemaPath, bool], ...]:
+    out: list[tuple[str, str, SchemaPath, bool]] = []
+    seen: set[tuple[str, str]] = set()
+    for holder in (operation, path):
+        if "parameters" not in holder:
+            continue
+        for param in holder / "parameters":
+            name, where = (param / "name").read_str(), (param / "in").read_str()
+            if (name, where) not in seen:  # a path item's parameter overridden by the operation's
+                seen.add((name, where))
+                out.append((name, where, param, _free_string(param)))
+    return tuple(out)
+
+
+def _api_keys(spec: dict, op: dict) -> tuple[tuple[str, str], ...] | None:
+    requirements = op.get("security", spec.get("security")) or []
+    schemes = spec.get("components", {}).get("securitySchemes", {})
+    keys: list[tuple[str, str]] = []
+    for requirement in requirements:
+        for scheme_name in requirement:
+            scheme = schemes.get(scheme_name)
+            if scheme is None or scheme.get("type") != "apiKey":
+                return None
+            keys.append((scheme["in"], scheme["name"]))
+    return tuple(dict.fromkeys(keys))
 
 
 def _leaf_errors(errors: Any) -> list[Any]:
