@@ -1056,6 +1056,10 @@ export type Database = {
         }
         Returns: Json
       }
+      ob_customer_sync_done: {
+        Args: { p_finicity_customer_id: string; p_linked_at?: string }
+        Returns: Json
+      }
       ob_customer_sync_finished: {
         Args: { p_error?: string; p_finicity_customer_id: string }
         Returns: Json
@@ -1279,6 +1283,15 @@ export type Database = {
         }
         Returns: Json
       }
+      ob_transactions_reconcile_accounts: {
+        Args: {
+          p_account_ids: string[]
+          p_from: string
+          p_run_started_at: string
+          p_to: string
+        }
+        Returns: Json
+      }
       ob_transactions_upsert: {
         Args: {
           p_account_id: string
@@ -1286,6 +1299,10 @@ export type Database = {
           p_rejected?: Json
           p_transactions: Json
         }
+        Returns: Json
+      }
+      ob_transactions_upsert_accounts: {
+        Args: { p_accounts: Json; p_fetched_at: string }
         Returns: Json
       }
       ob_webhook_event_get: { Args: { p_event_id: number }; Returns: Json }

@@ -13,7 +13,8 @@ the accounts' windows together spanning at most OPEN_BANKING_CUSTOMER_WINDOW_DAY
 window once with the customer-level call (v3: all accounts, paged) and writes each page split by
 account; a backfill, a new account or a long historic window reads each account on its own (v4).
 So a daily sync with little new costs two Mastercard calls (accounts, one transactions page), not
-one per account.
+one per account, and its writes are a few RPCs whatever the number of accounts (accounts, cursor, one
+per page, one reconcile, one to finish).
 """
 
 from __future__ import annotations
@@ -206,9 +207,17 @@ async def sync_customer(
         except _Unattributable:
             union = None  # a row we cannot place: read per account instead (what was written stays)
         else:
-            # Every account's rows in the union window were read, so each is reconciled over all of it.
+            # Every account's rows in the union window were read, so each is reconciled over all of it (one
+            # round trip for all of them).
+            reconciled = await rpc.call(
+                "ob_transactions_reconcile_accounts",
+                {"p_account_ids": sorted(windows), "p_from": union[0], "p_to": union[1],
+                 "p_run_started_at": run_started_at},
+            )
+            result.removed += reconciled["removed"]
             for account_id in windows:
-                await reconcile(account_id, union, per_account.get(account_id, 0))
+                result.per_account[account_id] = per_account.get(account_id, 0)
+                result.transactions += per_account.get(account_id, 0)
     if union is None:
         # Two accounts at a time: the database writes one page while the other account's is parsed.
         lanes = asyncio.Semaphore(ACCOUNT_LANES)
@@ -231,15 +240,13 @@ async def sync_customer(
             # The first account's error as itself (typed, with its `reason`), not wrapped in a group.
             raise failed.exceptions[0] from None
 
-    await rpc.call("ob_customer_sync_finished", {"p_finicity_customer_id": finicity_customer_id})
-    # Each login's oldest transaction held; one historic load queued per login that has none yet.
-    await rpc.call("ob_institution_logins_after_sync", {"p_finicity_customer_id": finicity_customer_id})
-    if accounts:
-        # Accounts read from the API prove the link works, even if Connect's `done` webhook was lost.
-        await rpc.call(
-            "ob_customer_set_link_status",
-            {"p_finicity_customer_id": finicity_customer_id, "p_status": "linked", "p_event_at": run_started_at},
-        )
+    # One round trip: the sync's time, each login's oldest transaction held and one historic load queued per
+    # login that has none yet, and (accounts read from the API prove the link works, even if Connect's `done`
+    # webhook was lost) the link status.
+    await rpc.call(
+        "ob_customer_sync_done",
+        {"p_finicity_customer_id": finicity_customer_id, "p_linked_at": run_started_at if accounts else None},
+    )
     services.metrics.sync_duration.observe(time.monotonic() - started)
     services.metrics.sync_rows.labels(table="transactions").inc(result.written)
     log.info(
@@ -287,9 +294,9 @@ async def _sync_customer_window(
     progress: ProgressHook | None,
     clock: Callable[[], dt.datetime],
 ) -> dict[str, int]:
-    """One paged customer-level read of the window; each page is written split by account (one RPC
-    per account present in the page, its quarantined rows with it). Rows of accounts the account
-    list did not return are not ours to keep (the list is the truth) and are skipped."""
+    """One paged customer-level read of the window; each page is written split by account, in one RPC
+    (each account's rows with its quarantined rows). Rows of accounts the account list did not return
+    are not ours to keep (the list is the truth) and are skipped."""
     pages: asyncio.Queue[tuple[TransactionPage, dt.datetime] | None] = asyncio.Queue(maxsize=1)
 
     async def fetch() -> None:
@@ -315,17 +322,22 @@ async def _sync_customer_window(
                 if str(bad.account_id) not in account_ids:
                     raise _Unattributable(bad.reason)
                 rejected.setdefault(str(bad.account_id), []).append(quarantine_entry(bad, window[0]))
-            for account_id in rows.keys() | rejected.keys():
-                args: dict[str, Any] = {"p_account_id": account_id, "p_transactions": rows.get(account_id, []),
-                                        "p_fetched_at": fetched_at}
+            shares: list[dict[str, Any]] = []
+            for account_id in sorted(rows.keys() | rejected.keys()):
+                share: dict[str, Any] = {"account_id": account_id, "transactions": rows.get(account_id, [])}
                 if account_id in rejected:
-                    args["p_rejected"] = rejected[account_id]
+                    share["rejected"] = rejected[account_id]
                     result.quarantined += len(rejected[account_id])
                     services.metrics.transactions_quarantined.inc(len(rejected[account_id]))
                     log.warning("sync.rows_quarantined", account_id=account_id, rows=len(rejected[account_id]))
-                written = await services.rpc.call("ob_transactions_upsert", args)
-                result.written += written["written"]
-                read[account_id] = read.get(account_id, 0) + len(rows.get(account_id, []))
+                shares.append(share)
+            if shares:
+                written = await services.rpc.call(
+                    "ob_transactions_upsert_accounts", {"p_accounts": shares, "p_fetched_at": fetched_at})
+                result.written += sum(w["written"] for w in written.values())
+            for share in shares:
+                account_id = share["account_id"]
+                read[account_id] = read.get(account_id, 0) + len(share["transactions"])
                 if progress:
                     progress(account_id, read[account_id], read[account_id])
             result.pages += 1

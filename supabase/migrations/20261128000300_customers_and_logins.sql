@@ -398,6 +398,30 @@ $$;
 revoke all on function public.ob_institution_logins_after_sync(text) from public, anon, authenticated;
 grant execute on function public.ob_institution_logins_after_sync(text) to service_role;
 
+-- The end of a successful sync in one round trip: ob_customer_sync_finished, ob_institution_logins_after_sync
+-- and, when the sync read accounts from the API (p_linked_at given: proof the link works, even if Connect's
+-- `done` webhook was lost), ob_customer_set_link_status 'linked' at p_linked_at. Answers what
+-- ob_institution_logins_after_sync answers.
+create function public.ob_customer_sync_done(p_finicity_customer_id text, p_linked_at timestamptz default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_out jsonb;
+begin
+  perform public.ob_customer_sync_finished(p_finicity_customer_id);
+  v_out := public.ob_institution_logins_after_sync(p_finicity_customer_id);
+  if p_linked_at is not null then
+    perform public.ob_customer_set_link_status(p_finicity_customer_id, 'linked', p_linked_at);
+  end if;
+  return v_out;
+end
+$$;
+revoke all on function public.ob_customer_sync_done(text, timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_customer_sync_done(text, timestamptz) to service_role;
+
 -- The `load_history` job takes the login: claimed when it may start the historic load (not started,
 -- or taken by an earlier attempt that crashed before a refresh id came back, 5 minutes or more ago).
 -- `starting`: another attempt took it moments ago and may be asking Mastercard right now; the caller

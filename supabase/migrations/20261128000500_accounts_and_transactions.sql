@@ -366,6 +366,58 @@ $$;
 revoke all on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz) from public, anon, authenticated;
 grant execute on function public.ob_transactions_reconcile(text, timestamptz, timestamptz, timestamptz) to service_role;
 
+-- A customer-level page (v3, every account of the customer) in one round trip and one transaction: each
+-- account's share of it is one ob_transactions_upsert, in account id order. p_accounts:
+-- [{account_id, transactions, rejected?}]. Answers {account_id: what ob_transactions_upsert answered}.
+create function public.ob_transactions_upsert_accounts(p_accounts jsonb, p_fetched_at timestamptz)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_item jsonb;
+  v_out jsonb := '{}'::jsonb;
+begin
+  for v_item in
+    select e from pg_catalog.jsonb_array_elements(p_accounts) e order by e ->> 'account_id'
+  loop
+    v_out := v_out || pg_catalog.jsonb_build_object(v_item ->> 'account_id', public.ob_transactions_upsert(
+      v_item ->> 'account_id', coalesce(v_item -> 'transactions', '[]'::jsonb), p_fetched_at, v_item -> 'rejected'));
+  end loop;
+  return v_out;
+end
+$$;
+revoke all on function public.ob_transactions_upsert_accounts(jsonb, timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_transactions_upsert_accounts(jsonb, timestamptz) to service_role;
+
+-- ob_transactions_reconcile for several accounts read over the same window (a customer-level read), in
+-- one round trip. Answers {removed: total, accounts: {account_id: removed}}.
+create function public.ob_transactions_reconcile_accounts(
+  p_account_ids text[], p_from timestamptz, p_to timestamptz, p_run_started_at timestamptz)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_account text;
+  v_removed integer;
+  v_total integer := 0;
+  v_by jsonb := '{}'::jsonb;
+begin
+  foreach v_account in array (select array(select distinct a from pg_catalog.unnest(p_account_ids) a order by a))
+  loop
+    v_removed := (public.ob_transactions_reconcile(v_account, p_from, p_to, p_run_started_at) ->> 'removed')::integer;
+    v_total := v_total + v_removed;
+    v_by := v_by || pg_catalog.jsonb_build_object(v_account, v_removed);
+  end loop;
+  return pg_catalog.jsonb_build_object('removed', v_total, 'accounts', v_by);
+end
+$$;
+revoke all on function public.ob_transactions_reconcile_accounts(text[], timestamptz, timestamptz, timestamptz) from public, anon, authenticated;
+grant execute on function public.ob_transactions_reconcile_accounts(text[], timestamptz, timestamptz, timestamptz) to service_role;
+
 -- Where each account's next sync should start: the last posted date minus the overlap, the oldest pending
 -- row, the earliest transaction date of a row posted within the overlap, or the oldest quarantined row,
 -- whichever is earliest; null for a first backfill. The last one keeps every row that may still change (late shadows) wholly inside

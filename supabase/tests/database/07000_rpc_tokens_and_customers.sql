@@ -1,7 +1,7 @@
 -- Service RPCs (called as service_role): the partner-token cache with its one-refresher lease,
 -- customer upsert, out-of-order link status events, and customer deletion cascading.
 begin;
-select plan(43);
+select plan(46);
 
 update private.ob_partner_tokens set token_ciphertext = null, expires_at = null, refreshed_at = null,
        refresh_holder = null, refresh_lease_until = null, refresh_count = 0;
@@ -114,6 +114,19 @@ select is(public.ob_customer_set_link_status('rpc-fin-a', 'linked', now() + inte
 select is(public.ob_customer_set_link_status('rpc-fin-a', 'pending', now() + interval '5 min') ->> 'link_status', 'linked',
           'pending never undoes linked, even when newer');
 select is(public.ob_customer_set_link_status('no-such-customer', 'linked') ->> 'id', null, 'an unknown customer: no row (id null), nothing changed');
+
+-- the end of a sync in one call
+select public.ob_customer_sync_finished('rpc-fin-a', 'boom');
+select is(public.ob_customer_sync_done('rpc-fin-a', now() + interval '6 min'), '{"history_loads_queued": 0}'::jsonb,
+          'ob_customer_sync_done answers what ob_institution_logins_after_sync answers');
+select results_eq($$select last_sync_error, last_synced_at = now(), link_status, link_status_at
+                      from public.open_banking_customers where finicity_customer_id = 'rpc-fin-a'$$,
+                  $$values (null::text, true, 'linked'::text, now() + interval '6 min')$$,
+                  '...clears the sync error, stamps the sync time and moves the link status to linked at the sync''s time');
+select public.ob_customer_set_link_status('rpc-fin-a', 'error', now() + interval '7 min', '103', 'bad creds');
+select public.ob_customer_sync_done('rpc-fin-a');
+select is((select link_status from public.open_banking_customers where finicity_customer_id = 'rpc-fin-a'), 'error',
+          'without p_linked_at (no accounts were read) the link status is left alone');
 
 -- delete cascades ------------------------------------------------------------------------------
 select public.ob_accounts_upsert('rpc-fin-a',

@@ -1,7 +1,7 @@
 -- Service RPCs for accounts and transactions: pages upsert in one call, exact money, one balance
 -- snapshot per account per day, and the guard: an older fetch never overwrites a newer row.
 begin;
-select plan(42);
+select plan(47);
 
 create temp table fx (a uuid, ca uuid, cb uuid) on commit drop;
 grant select on fx to public;
@@ -147,6 +147,35 @@ select is((select count(*) from private.ob_transaction_quarantine), 0::bigint, '
 select tests.clear_auth();
 select tests.authenticate_as((select a from fx));
 select throws_ok($$select count(*) from private.ob_transaction_quarantine$$, '42501', null, 'a CPA cannot read the quarantine');
+select tests.clear_auth();
+
+-- a customer-level page: every account's share in one call ------------------------------------------
+select tests.as_service_role();
+select public.ob_accounts_upsert('acct-fin-b', '[{"id":"acct-b2","institution_login_id":980000002}]', '2026-01-10 10:00Z');
+select is(public.ob_transactions_upsert_accounts(
+  '[{"account_id":"acct-b2","transactions":[{"id":7001,"amount":"-12.34","status":"posted","posted_at":"2026-01-14T00:00:00Z"},
+                                            {"id":7002,"amount":"5","status":"pending","transaction_at":"2026-01-15T00:00:00Z"}]},
+    {"account_id":"acct-b1","transactions":[{"id":7001,"amount":"1.5","status":"posted","posted_at":"2026-01-14T00:00:00Z"}],
+     "rejected":[{"row_key":"7009","transaction_id":7009,"raw":{"id":7009},"reason":"bad"}]}]',
+  '2026-01-15 10:00Z'),
+  '{"acct-b1": {"removed": 0, "written": 1, "received": 1, "released": 0, "quarantined": 1},
+    "acct-b2": {"removed": 0, "written": 2, "received": 2, "released": 0, "quarantined": 0}}'::jsonb,
+  'ob_transactions_upsert_accounts writes each account''s share as ob_transactions_upsert does, in one call');
+select results_eq($$select account_id, id, amount from public.open_banking_transactions where id in (7001, 7002) order by account_id, id$$,
+                  $$values ('acct-b1'::text, 7001::bigint, 1.5::numeric), ('acct-b2', 7001, -12.34), ('acct-b2', 7002, 5)$$,
+                  '...each row in its own account, exact amounts, the quarantined row kept apart');
+select throws_ok($$select public.ob_transactions_upsert_accounts('[{"account_id":"acct-b2","transactions":[]},{"account_id":"acct-nobody","transactions":[]}]', now())$$,
+                 'P0002', null, 'a page naming an unknown account is refused whole (P0002)');
+-- reconcile of several accounts over one window
+select public.ob_transactions_upsert_accounts(
+  '[{"account_id":"acct-b2","transactions":[{"id":7001,"amount":"-12.34","status":"posted","posted_at":"2026-01-14T00:00:00Z"}]}]',
+  '2026-01-16 10:00Z');
+select is(public.ob_transactions_reconcile_accounts(array['acct-b2', 'acct-b1', 'acct-b2'], '2026-01-13 00:00Z', '2026-01-17 00:00Z',
+                                                    '2026-01-16 09:00Z'),
+          '{"removed": 2, "accounts": {"acct-b1": 1, "acct-b2": 1}}'::jsonb,
+          'ob_transactions_reconcile_accounts reconciles each account once (acct-b1''s 7001 and acct-b2''s 7002 unseen)');
+select is(array(select account_id || ':' || id from public.open_banking_transactions where id in (7001, 7002) order by 1),
+          array['acct-b2:7001'], '...and keeps the row the run saw');
 select tests.clear_auth();
 
 -- cursor ---------------------------------------------------------------------------------------------
