@@ -255,7 +255,9 @@ class _Lease:
         self._worker = worker
         self._job_id = job_id
         self._last_ok = time.monotonic()
-        self._last_try = 0.0
+        # The claim has just set a whole lease: the handler's first heartbeats (one per page) need no
+        # round trip until a quarter of it has passed, as later ones.
+        self._last_try = self._last_ok
         self.lost = False
 
     async def extend(self) -> None:
