@@ -187,9 +187,10 @@ def _count(body: dict, key: str, default: int, high: int) -> int:
 @post("/_sandbox/bulk/customers")
 async def bulk_customers(request: Request) -> Response:
     """Many testing customers at once, each already linked (a login, accounts and their history as
-    /connect/complete makes them), without links or webhooks: the set-up of a daily-sync load test.
-    Body: {"count": N, "usernamePrefix": "bulk", "profile": {...}}. Answers each customer's id,
-    username, login and account ids and transaction count."""
+    /connect/complete makes them, the profile's historyLoaded and historicLoad included), without links or
+    webhooks: the set-up of a daily-sync load test. Body: {"count": N, "usernamePrefix": "bulk",
+    "profile": {...}}. Answers each customer's id, username, login and account ids and transaction count
+    (the rows the API serves now)."""
     state = request.app.state.sandbox
     body = await read_json(request)
     count = _count(body, "count", 1, BULK_MAX)
@@ -206,9 +207,14 @@ async def bulk_customers(request: Request) -> Response:
             raise _err(409, f"username {customer.username} is taken")
         state.customers[customer.id] = customer
         login, accounts = connect_customer(state, customer, profile)
+        open_login_history(login, accounts, profile)
         out.append({"customerId": customer.id, "username": customer.username, "institutionLoginId": login.id,
-                    "accounts": [a.id for a in accounts], "transactions": sum(len(a.txs) for a in accounts)})
+                    "accounts": [a.id for a in accounts], "transactions": sum(_served(a) for a in accounts)})
     return json_response({"customers": out})
+
+
+def _served(acct) -> int:
+    return sum(1 for t in acct.txs.values() if t.effective_date >= acct.history_floor)
 
 
 @post("/_sandbox/bulk/advance")
