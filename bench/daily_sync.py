@@ -174,7 +174,11 @@ def one_size(n: int, sandbox_url: str, http: httpx.Client, conn: psycopg.Connect
 
 def forget(conn: psycopg.Connection, fids: list[str]) -> None:
     """Delete the bench's clients, and the delete_customer jobs that queues: they would ask a sandbox that is
-    thrown away, and a later size's workers would do them in its first sync."""
+    thrown away, and a later size's workers would do them in its first sync. The runs' finished jobs go
+    first, in one statement: each client's deletion looks for jobs naming it, and with every run's 10,000
+    jobs still there, deleting 10,000 clients took minutes."""
+    conn.execute("delete from private.ob_jobs where status in ('succeeded', 'dead') "
+                 "and payload ->> 'finicity_customer_id' = any(%(fids)s)", {"fids": fids})
     conn.execute("delete from public.clients c using public.open_banking_customers o "
                  "where o.platform_client_id = c.id and o.finicity_customer_id = any(%(fids)s)", {"fids": fids})
     conn.execute("delete from private.ob_jobs where kind = 'delete_customer' and status = 'queued' "
