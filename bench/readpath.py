@@ -2,8 +2,10 @@
 
 Each query the app makes runs as the CPA (role `authenticated` with `request.jwt.claims`, as PostgREST
 sets them, and PostgREST's 8 s statement timeout) and as `service_role` with the equivalent explicit
-filter (no RLS), alternating, on the same parameters; the answers must be equal. The table reports
-medians of every execution over several rounds and the ratio RLS / explicit filter. Each query's
+filter (no RLS), alternating (which side goes first swaps each time), on the same parameters; the answers
+must be equal (bench/common.py's `expect`). As every bench (bench/common.py): at least 3 rounds; per round
+each side's median over its parameters, and the table reports the median of those with their spread
+(min-max over the rounds), and the ratio RLS / explicit filter measured round by round. Each query's
 EXPLAIN (as the CPA) is checked for index use on the transactions and for no per-row tenancy call
 (a correlated SubPlan, or the tenancy function in a row filter).
 
@@ -27,8 +29,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from bench.common import Figure, expect, figure, ratios
+
 URL = os.environ.get("BENCH_READPATH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:54341/postgres")
-ROUNDS = int(os.environ.get("BENCH_READPATH_ROUNDS", "5"))
+ROUNDS = max(3, int(os.environ.get("BENCH_READPATH_ROUNDS", "5")))
 SAMPLES = int(os.environ.get("BENCH_READPATH_SAMPLES", "10"))  # parameters per query per round
 TIMEOUT = "8s"  # PostgREST's statement timeout for `authenticated` on Supabase
 DATA_SQL = Path(__file__).with_name("readpath_data.sql")
@@ -79,18 +83,35 @@ QUERIES = [
 
 @dataclass
 class Result:
-    rls_ms: list[float] = field(default_factory=list)
-    explicit_ms: list[float] = field(default_factory=list)
+    # per round, every execution's time in ms
+    rls_ms: list[list[float]] = field(default_factory=list)
+    explicit_ms: list[list[float]] = field(default_factory=list)
     timed_out: bool = False
     plan: str = ""
     plan_ok: bool = True
+
+    def rounds(self, rls: bool) -> list[float]:
+        """Each round's median."""
+        return [statistics.median(r) for r in (self.rls_ms if rls else self.explicit_ms) if r]
+
+    @property
+    def rls(self) -> Figure:
+        return figure(self.rounds(True))
+
+    @property
+    def explicit(self) -> Figure:
+        return figure(self.rounds(False))
+
+    @property
+    def ratio(self) -> Figure:
+        return ratios(self.rounds(True), self.rounds(False))
 
 
 def ensure_data(conn: psycopg.Connection[Any]) -> None:
     (have,) = conn.execute("select count(*) from public.clients").fetchone() or (0,)
     if have:
         (n,) = conn.execute("select count(*) from public.open_banking_transactions").fetchone() or (0,)
-        assert n == TRANSACTIONS, f"{URL} holds other data ({n} transactions): use a fresh database"
+        expect(n == TRANSACTIONS, f"{URL} holds other data ({n} transactions): use a fresh database")
         return
     start = time.perf_counter()
     with conn.transaction():
@@ -198,6 +219,9 @@ def main() -> None:
         for q in QUERIES:
             results[q.name].plan, results[q.name].plan_ok = check_plan(conn, q, params_for(conn, 0, 0))
         for round_no in range(ROUNDS):
+            for res in results.values():
+                res.rls_ms.append([])
+                res.explicit_ms.append([])
             for sample in range(SAMPLES):
                 params = params_for(conn, round_no, sample)
                 for q in QUERIES:
@@ -212,29 +236,34 @@ def main() -> None:
                         except psycopg.errors.QueryCanceled:
                             res.timed_out = True
                             continue
-                        (res.rls_ms if rls else res.explicit_ms).append(ms)
+                        (res.rls_ms if rls else res.explicit_ms)[-1].append(ms)
                         answers[rls] = rows
-                    assert answers.get(False), f"{q.name}: empty answer for {params}"
+                    expect(bool(answers.get(False)), f"{q.name}: empty answer for {params}")
                     if True in answers:
-                        assert answers[True] == answers[False], f"{q.name}: RLS and explicit answers differ"
+                        expect(answers[True] == answers[False],
+                               f"{q.name}: RLS and explicit answers differ for {params}")
         report(results)
 
 
+def spread(fig: Figure) -> str:
+    """"1.22 (1.10-1.31)": the median over the rounds and its spread."""
+    return f"{fig.median:.2f} ({fig.low:.2f}-{fig.high:.2f})"
+
+
 def report(results: dict[str, Result]) -> None:
-    print(f"readpath  {'query':<30} {'RLS ms':>9} {'explicit ms':>12} {'ratio':>7}  EXPLAIN (as the CPA)")
+    print(f"readpath  medians (min-max) over {ROUNDS} rounds, each round the median of {SAMPLES} parameters")
+    print(f"readpath  {'query':<30} {'RLS ms':>19} {'explicit ms':>19} {'ratio':>17}  EXPLAIN (as the CPA)")
     misses = 0
     for name, res in results.items():
-        explicit = statistics.median(res.explicit_ms) if res.explicit_ms else float("nan")
+        explicit = spread(res.explicit) if res.rounds(False) else "nan"
         if res.timed_out:
             rls_text, ratio_text = f">{TIMEOUT}", "timeout"
             misses += 1
         else:
-            rls = statistics.median(res.rls_ms)
-            ratio = rls / explicit
-            rls_text, ratio_text = f"{rls:.2f}", f"{ratio:.2f}"
-            misses += ratio > 1.5 or rls >= 50
+            rls_text, ratio_text = spread(res.rls), spread(res.ratio)
+            misses += res.ratio.median > 1.5 or res.rls.median >= 50
         misses += not res.plan_ok
-        print(f"readpath  {name:<30} {rls_text:>9} {explicit:>12.2f} {ratio_text:>7}  {res.plan}")
+        print(f"readpath  {name:<30} {rls_text:>19} {explicit:>19} {ratio_text:>17}  {res.plan}")
     print(f"readpath  targets: every ratio <= 1.5, every query < 50 ms, index use, no per-row tenancy call: "
           f"{'met' if not misses else f'{misses} missed'}")
     if os.environ.get("BENCH_READPATH_STRICT") == "1" and misses:
