@@ -5,9 +5,10 @@ service processes; for 1,000 and 10,000 customers.
 Set-up: the sandbox's bulk control API makes the customers (linked long ago: a month of history, the
 historic load done); one SQL statement links them to platform clients here (customer and bank-login
 rows, the login's history complete, as after its one historic load); a first sync (not measured)
-backfills them. Then, for each worker count: the bank adds a day of transactions for everyone, the
-daily sync is enqueued, and the clock runs until every job naming these customers has finished. Reported
-per run: wall time, jobs/s, time per customer, Mastercard calls per customer (the sandbox's own count),
+backfills them. Then, in at least 3 rounds that alternate the worker counts (1, 2, 4, 1, 2, 4, ...): the
+bank adds a day of transactions for everyone, the daily sync is enqueued, and the clock runs until every
+job naming these customers has finished. Reported per worker count, as the median and spread of its
+rounds: wall time, jobs/s, time per customer, Mastercard calls per customer (the sandbox's own count),
 database time per job (time spent inside the service's SQL functions, from pg_stat_user_functions).
 Every run must finish every job (none dead or left) and leave exactly the sandbox's transactions in the
 table, or the bench fails.
@@ -21,14 +22,16 @@ Run: .venv/bin/python -m bench.daily_sync   (BENCH_SYNC_SIZES=1000,10000 BENCH_S
 
 from __future__ import annotations
 
+import functools
 import os
+import statistics
 import time
 from dataclasses import dataclass
 
 import httpx
 import psycopg
 
-from bench.common import DATABASE_URL, LOG_DIR, expect, sandbox
+from bench.common import DATABASE_URL, LOG_DIR, alternate, expect, figure, sandbox
 from tests.support.processes import Proc, free_port, service_env, start
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SYNC_SIZES", "1000,10000").split(",")]
@@ -157,17 +160,29 @@ def one_size(n: int, sandbox_url: str, http: httpx.Client, conn: psycopg.Connect
     first = daily_sync(conn, http, sandbox_url, fids, max(WORKERS), expected)  # the backfill: not reported
     print(f"daily-sync  {n:,} customers: set-up {set_up:.1f} s, first sync (backfill of {expected:,} transactions, "
           f"{max(WORKERS)} worker process(es)) {first.wall_s:.0f} s")
+    # Rounds alternate the worker counts (1, 2, 4, 1, 2, 4, ...): each round is a new day at the bank.
+    def run_day(index: int, workers: int) -> Run:
+        nonlocal expected
+        advanced = http.post("/_sandbox/bulk/advance", json={
+            "customerIds": fids, "days": 1, "newPerAccount": NEW_PER_ACCOUNT, "seed": 100 * index + workers}).json()
+        expect(advanced["created"] == n * PROFILE["accounts"] * NEW_PER_ACCOUNT,
+               f"daily sync: the bank made {advanced['created']} new transactions")
+        expected += advanced["created"]
+        return daily_sync(conn, http, sandbox_url, fids, workers, expected)
+
+    by_workers = alternate({str(w): functools.partial(run_day, workers=w) for w in WORKERS})
     runs = []
     for workers in WORKERS:
-        advanced = http.post("/_sandbox/bulk/advance", json={
-            "customerIds": fids, "days": 1, "newPerAccount": NEW_PER_ACCOUNT, "seed": workers}).json()
-        expected += advanced["created"]
-        run = daily_sync(conn, http, sandbox_url, fids, workers, expected)
-        runs.append(run)
-        print(f"daily-sync  {n:,} customers, {workers} worker process(es): {run.wall_s:.1f} s, "
-              f"{run.jobs_per_s:,.0f} jobs/s, {run.ms_per_customer:.1f} ms per customer, "
-              f"{run.calls / n:.2f} Mastercard calls per customer, "
-              f"{run.db_ms / n:.1f} ms database time per job ({advanced['created']:,} new transactions)")
+        rounds = by_workers[str(workers)]
+        runs.append(Run(n, workers, statistics.median(r.wall_s for r in rounds),
+                        round(statistics.median(r.calls for r in rounds)), statistics.median(r.db_ms for r in rounds)))
+        print(f"daily-sync  {n:,} customers, {workers} worker process(es): "
+              f"{figure(r.wall_s for r in rounds).show('.1f', ' s')}, "
+              f"{figure(r.jobs_per_s for r in rounds).show(',.0f', ' jobs/s')}, "
+              f"{figure(r.ms_per_customer for r in rounds).show('.1f', ' ms per customer')}, "
+              f"{figure(r.calls / n for r in rounds).show('.2f')} Mastercard calls per customer, "
+              f"{figure(r.db_ms / n for r in rounds).show('.1f', ' ms')} database time per job "
+              f"({n * PROFILE['accounts'] * NEW_PER_ACCOUNT:,} new transactions a day)")
     forget(conn, fids)
     return runs
 
