@@ -286,9 +286,14 @@ begin
       from pg_catalog.jsonb_to_recordset(coalesce(p_effects -> 'statuses', '[]')) as s(
         customer text, status text, at timestamptz, code text, message text, ord integer)
   ), cur as (
+    -- Locked, in id order: two replicas applying batches for the same customer take turns, and the
+    -- second reads the first's outcome (read committed returns the locked row's newest version); without
+    -- the lock a stale `pending` could overwrite a newer `error` committed meanwhile.
     select c.id, c.finicity_customer_id, c.link_status, c.link_status_at
       from public.open_banking_customers c
      where c.finicity_customer_id in (select distinct ch.customer from change ch)
+     order by c.id
+       for update
   ), candidate as (
     select ch.*, cur.id as row_id, cur.link_status as cur_status
       from change ch join cur on cur.finicity_customer_id = ch.customer
