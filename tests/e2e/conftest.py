@@ -16,39 +16,57 @@ import psycopg
 import pytest
 
 from tests.support.judge import assert_sandbox_clean
-from tests.support.processes import Proc, start_sandbox, start_service
+from tests.support.processes import Proc, start_stack
 from tests.support.truth import Truth, db_truth_on
 
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="module")
+# One sandbox and one service for the whole of tests/e2e (package scope: stopped after its last test,
+# before other directories' tests share the database): every story runs on the same processes, as they
+# would in `make up`, and the processes start once.
+
+
+@pytest.fixture(scope="package")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e-logs")
 
 
-@pytest.fixture(scope="module")
-def sandbox_proc(log_dir: Path) -> Iterator[Proc]:
-    proc = start_sandbox(log_dir, {"SANDBOX_WEBHOOK_RETRY_DELAYS": "[0.2,0.4,0.8,1.6]"})
-    try:
-        yield proc
-        # The run ends with 0 requests the official spec calls invalid (tests/support/judge.py).
-        assert_sandbox_clean(proc.url)
-    finally:
-        proc.stop()
+@pytest.fixture(scope="package")
+def storage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The service's document store (the local stack's: storage.objects rows plus this folder)."""
+    return tmp_path_factory.mktemp("documents")
 
 
-@pytest.fixture(scope="module")
-def service_proc(log_dir: Path, database_url: str, sandbox_proc: Proc) -> Iterator[Proc]:
+@pytest.fixture(scope="package")
+def stack(log_dir: Path, database_url: str, storage_dir: Path) -> Iterator[tuple[Proc, Proc]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         # Jobs left by other tests belong to nobody here; this service would only trip over them.
         conn.execute(
             "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test' "
             "where status in ('queued', 'running')"
         )
-    proc = start_service(log_dir, database_url, sandbox_proc.url, {"LOG_LEVEL": "INFO"})
-    yield proc
-    proc.stop()
+    sandbox, service = start_stack(
+        log_dir, database_url, {"SANDBOX_WEBHOOK_RETRY_DELAYS": "[0.2,0.4,0.8,1.6]"},
+        {"LOG_LEVEL": "INFO", "OPEN_BANKING_STORAGE_DIR": str(storage_dir)},
+    )
+    try:
+        yield sandbox, service
+        # The run ends with 0 requests the official spec calls invalid (tests/support/judge.py).
+        assert_sandbox_clean(sandbox.url)
+    finally:
+        service.stop()
+        sandbox.stop()
+
+
+@pytest.fixture(scope="package")
+def sandbox_proc(stack: tuple[Proc, Proc]) -> Proc:
+    return stack[0]
+
+
+@pytest.fixture(scope="package")
+def service_proc(stack: tuple[Proc, Proc]) -> Proc:
+    return stack[1]
 
 
 @pytest.fixture

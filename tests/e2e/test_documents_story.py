@@ -13,7 +13,6 @@ import io
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,30 +28,11 @@ from tests.e2e.conftest import as_cpa, cpa_view, sandbox_truth
 from tests.e2e.test_cpa_story import _complete, _customer_id, _request_link, _sent_link
 from tests.support.documents import db_export_rows, ofx_rows, pdf_text
 from tests.support.postgrest import mint_jwt
-from tests.support.processes import Proc, service_env, start_service
+from tests.support.processes import Proc, service_env
 from tests.support.storage import StorageTransport
 from tests.support.waiting import wait_for
 
 STATEMENT_OPS = ("GetCustomerAccountStatement", "GetCustomerAccountMultipleStatement", "GetAssetByCustomerID")
-
-
-@pytest.fixture(scope="module")
-def storage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("documents")
-
-
-@pytest.fixture(scope="module")
-def service_proc(log_dir: Path, database_url: str, sandbox_proc: Proc, storage_dir: Path) -> Iterator[Proc]:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test' "
-            "where status in ('queued', 'running')"
-        )
-    proc = start_service(
-        log_dir, database_url, sandbox_proc.url, {"LOG_LEVEL": "INFO", "OPEN_BANKING_STORAGE_DIR": str(storage_dir)}
-    )
-    yield proc
-    proc.stop()
 
 
 def _cpa_with_client(pg: psycopg.Connection, name: str) -> tuple[uuid.UUID, uuid.UUID]:

@@ -13,8 +13,6 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from sandbox.app import create_app as create_sandbox
-from sandbox.config import SandboxConfig
 from service.jobs.types import Job
 from service.runtime import Services
 from service.sync.account_requests import account_request_job
@@ -23,24 +21,8 @@ from service.sync.institutions import refresh_institutions_job
 from service.sync.link import ensure_customer
 from service.wiring import services_for
 from tests.conftest import acting_as
-from tests.support.processes import local_env
+from tests.integration.conftest import SANDBOX_URL
 from tests.support.truth import db_truth_on, sandbox_state_truth
-
-SANDBOX_URL = "http://sandbox.test"
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[AsyncTestClient]:
-    env = local_env()
-    config = SandboxConfig(
-        partner_id=env["OPEN_BANKING_PARTNER_ID"],
-        partner_secret=env["OPEN_BANKING_PARTNER_SECRET"],
-        app_key=env["OPEN_BANKING_APP_KEY"],
-        webhook_max_attempts=1,
-        webhook_retry_delays=[0.01],
-    )
-    async with AsyncTestClient(create_sandbox(config), base_url=SANDBOX_URL) as client:
-        yield client
 
 
 @pytest.fixture

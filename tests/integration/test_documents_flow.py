@@ -20,8 +20,6 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from sandbox.app import create_app as create_sandbox
-from sandbox.config import SandboxConfig
 from service.documents.job import produce_documents
 from service.documents.statements import NOT_CERTIFIED, index_of, wanted_months
 from service.documents.storage import BUCKET, SupabaseStore
@@ -32,12 +30,11 @@ from service.sync.delete import forget_client
 from service.sync.link import ensure_customer
 from service.wiring import services_for
 from tests.conftest import JWT_SECRET, acting_as
+from tests.integration.conftest import SANDBOX_URL
 from tests.support.documents import db_export_rows, ofx_rows, pdf_text
 from tests.support.postgrest import mint_jwt
-from tests.support.processes import local_env
 from tests.support.storage import StorageTransport
 
-SANDBOX_URL = "http://sandbox.test"
 SUPABASE_URL = "http://supabase.test"
 STATEMENT_OPS = ("GetCustomerAccountStatement", "GetCustomerAccountMultipleStatement", "GetAssetByCustomerID")
 
@@ -51,20 +48,6 @@ class TimeoutASGITransport(httpx.ASGITransport):
             return await asyncio.wait_for(super().handle_async_request(request), read)
         except TimeoutError:
             raise httpx.ReadTimeout("timed out waiting for the response", request=request) from None
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[AsyncTestClient]:
-    env = local_env()
-    config = SandboxConfig(
-        partner_id=env["OPEN_BANKING_PARTNER_ID"],
-        partner_secret=env["OPEN_BANKING_PARTNER_SECRET"],
-        app_key=env["OPEN_BANKING_APP_KEY"],
-        webhook_max_attempts=1,
-        webhook_retry_delays=[0.01],
-    )
-    async with AsyncTestClient(create_sandbox(config), base_url=SANDBOX_URL) as client:
-        yield client
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from sandbox.app import create_app as create_sandbox
-from sandbox.config import SandboxConfig
 from service.finicity.models import Birthday, NewConsumer
 from service.jobs.types import Job, PermanentJobError
 from service.runtime import Services
@@ -21,26 +19,8 @@ from service.sync.delete import delete_customer_job, forget_client
 from service.sync.link import deliver_link, ensure_customer
 from service.sync.mapping import customer_username
 from service.wiring import services_for
-from tests.support.judge import assert_state_clean
-from tests.support.processes import local_env
+from tests.integration.conftest import SANDBOX_URL
 from tests.support.truth import Truth, db_truth_on, sandbox_state_truth
-
-SANDBOX_URL = "http://sandbox.test"
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[AsyncTestClient]:
-    env = local_env()
-    config = SandboxConfig(
-        partner_id=env["OPEN_BANKING_PARTNER_ID"],
-        partner_secret=env["OPEN_BANKING_PARTNER_SECRET"],
-        app_key=env["OPEN_BANKING_APP_KEY"],
-        webhook_max_attempts=1,
-        webhook_retry_delays=[0.01],
-    )
-    async with AsyncTestClient(create_sandbox(config), base_url=SANDBOX_URL) as client:
-        yield client
-        assert_state_clean(client.app.state.sandbox)  # every request the service sent was valid by the spec
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.support.scheduler import scheduler_paused
 from tests.support.waiting import wait_for
 
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -39,15 +40,10 @@ def wait_until_gone(pg: psycopg.Connection, application_name: str) -> None:
 
 
 @pytest.fixture
-def cron_paused(pg: psycopg.Connection) -> Iterator[None]:
+def cron_paused(database_url: str) -> Iterator[None]:
     """pg_cron's sweeper reads the job table every minute; pause every job for the measurement."""
-    active = pg.execute("select jobid from cron.job where active").fetchall()
-    pg.execute("update cron.job set active = false")
-    try:
+    with scheduler_paused(database_url):
         yield
-    finally:
-        if active:
-            pg.execute("update cron.job set active = true where jobid = any(%s)", ([j for (j,) in active],))
 
 
 @pytest.fixture

@@ -12,39 +12,19 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from sandbox.app import create_app as create_sandbox
-from sandbox.config import SandboxConfig
 from service.jobs.registry import default_handlers
 from service.jobs.types import Job
 from service.runtime import Services
 from service.sync.customer import sync_customer
 from service.sync.link import ensure_customer
 from service.wiring import services_for
-from tests.support.judge import assert_state_clean
-from tests.support.processes import local_env
+from tests.integration.conftest import SANDBOX_URL
 from tests.support.truth import db_truth_on, sandbox_state_truth
 from tests.support.waiting import wait_for_async
 
-SANDBOX_URL = "http://sandbox.test"
 DAY = 86_400
+pytestmark = pytest.mark.sandbox(refresh_delay_seconds=0.05, historic_load_delay_seconds=0.05)
 REFRESH_OPS = ("refreshTransactions", "RefreshCustomerAccounts", "RefreshCustomerAccountsV2")
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[AsyncTestClient]:
-    env = local_env()
-    config = SandboxConfig(
-        partner_id=env["OPEN_BANKING_PARTNER_ID"],
-        partner_secret=env["OPEN_BANKING_PARTNER_SECRET"],
-        app_key=env["OPEN_BANKING_APP_KEY"],
-        webhook_max_attempts=1,
-        webhook_retry_delays=[0.01],
-        refresh_delay_seconds=0.05,
-        historic_load_delay_seconds=0.05,
-    )
-    async with AsyncTestClient(create_sandbox(config), base_url=SANDBOX_URL) as client:
-        yield client
-        assert_state_clean(client.app.state.sandbox)
 
 
 @pytest.fixture

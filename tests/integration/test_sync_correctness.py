@@ -18,14 +18,13 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from sandbox.app import create_app as create_sandbox
-from sandbox.config import SandboxConfig
 from service.finicity.paging import IncompleteRead
 from service.runtime import Services
 from service.sync.customer import sync_customer
 from service.wiring import services_for
 from tests.conftest import acting_as
-from tests.integration.test_flows import SANDBOX_URL, _linked_customer
+from tests.integration.conftest import SANDBOX_URL, in_process_sandbox
+from tests.integration.test_flows import _linked_customer
 from tests.support.processes import local_env
 from tests.support.truth import Truth, db_truth_on, sandbox_state_truth
 
@@ -40,16 +39,7 @@ def rule(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def sandbox(rule: str) -> AsyncIterator[AsyncTestClient]:
-    env = local_env()
-    config = SandboxConfig(
-        partner_id=env["OPEN_BANKING_PARTNER_ID"],
-        partner_secret=env["OPEN_BANKING_PARTNER_SECRET"],
-        app_key=env["OPEN_BANKING_APP_KEY"],
-        webhook_max_attempts=1,
-        webhook_retry_delays=[0.01],
-        transaction_date_filter=rule,
-    )
-    async with AsyncTestClient(create_sandbox(config), base_url=SANDBOX_URL) as client:
+    async with in_process_sandbox(transaction_date_filter=rule) as client:
         yield client
 
 

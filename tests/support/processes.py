@@ -60,7 +60,7 @@ class Proc:
         self.kill(signal.SIGTERM)
 
 
-def start(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir: Path, health: str) -> Proc:
+def spawn(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir: Path) -> Proc:
     log_path = log_dir / f"{name}-{port}.log"
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -70,35 +70,45 @@ def start(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    proc = Proc(name, port, popen, log_path)
+    return Proc(name, port, popen, log_path)
 
+
+def await_healthy(proc: Proc, health: str) -> Proc:
     def healthy() -> bool:
-        if popen.poll() is not None:
-            raise RuntimeError(f"{name} exited early:\n{proc.log()[-3000:]}")
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited early:\n{proc.log()[-3000:]}")
         try:
             return httpx.get(proc.url + health, timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        wait_for(f"{name} to answer {health}", healthy, timeout=30, interval=0.1)
-    except AssertionError:
+        wait_for(f"{proc.name} to answer {health}", healthy, timeout=30, interval=0.1)
+    except (AssertionError, RuntimeError):
         proc.kill()
-        raise RuntimeError(f"{name} did not become healthy:\n{proc.log()[-3000:]}") from None
+        raise RuntimeError(f"{proc.name} did not become healthy:\n{proc.log()[-3000:]}") from None
     return proc
+
+
+def start(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir: Path, health: str) -> Proc:
+    return await_healthy(spawn(name, args, port, env, log_dir), health)
+
+
+SANDBOX_HEALTH = "/_sandbox/health"
+SERVICE_HEALTH = "/healthz"
+
+
+def _sandbox_args(port: int) -> list[str]:
+    return ["-m", "sandbox", "--port", str(port), "--log-level", "warning"]
+
+
+def _service_args(port: int) -> list[str]:
+    return ["-m", "service", "serve", "--port", str(port)]
 
 
 def start_sandbox(log_dir: Path, extra_env: Mapping[str, str] | None = None) -> Proc:
     port = free_port()
-    env = {**local_env(), **(extra_env or {})}
-    return start(
-        "sandbox",
-        ["-m", "sandbox", "--port", str(port), "--log-level", "warning"],
-        port,
-        env,
-        log_dir,
-        "/_sandbox/health",
-    )
+    return start("sandbox", _sandbox_args(port), port, {**local_env(), **(extra_env or {})}, log_dir, SANDBOX_HEALTH)
 
 
 def service_env(
@@ -123,4 +133,30 @@ def start_service(
 ) -> Proc:
     port = port or free_port()
     env = service_env(database_url, sandbox_url, port, extra_env)
-    return start("service", ["-m", "service", "serve", "--port", str(port)], port, env, log_dir, "/healthz")
+    return start("service", _service_args(port), port, env, log_dir, SERVICE_HEALTH)
+
+
+def start_stack(
+    log_dir: Path,
+    database_url: str,
+    sandbox_env: Mapping[str, str] | None = None,
+    extra_service_env: Mapping[str, str] | None = None,
+) -> tuple[Proc, Proc]:
+    """The sandbox and the service started side by side (each spends its first second importing);
+    the service's worker finds the sandbox answering by the time both are healthy."""
+    sandbox_port, service_port = free_port(), free_port()
+    while service_port == sandbox_port:
+        service_port = free_port()
+    sandbox = spawn("sandbox", _sandbox_args(sandbox_port), sandbox_port, {**local_env(), **(sandbox_env or {})},
+                    log_dir)
+    service = spawn("service", _service_args(service_port), service_port,
+                    service_env(database_url, f"http://127.0.0.1:{sandbox_port}", service_port, extra_service_env),
+                    log_dir)
+    try:
+        await_healthy(sandbox, SANDBOX_HEALTH)
+        await_healthy(service, SERVICE_HEALTH)
+    except RuntimeError:
+        sandbox.kill()
+        service.kill()
+        raise
+    return sandbox, service
