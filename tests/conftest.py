@@ -127,3 +127,12 @@ def settings_factory(database_url: str):
 def empty_queue(pg: psycopg.Connection) -> None:
     """Worker tests own the queue: nothing waiting or running from earlier tests."""
     pg.execute("delete from private.ob_jobs where status in ('queued', 'running')")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that touches the database asks for `database_url` (directly or through another
+    fixture) and is marked `database`: `make test-fast` runs the others beside them, in a second
+    process that has no database to reach."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.database)
