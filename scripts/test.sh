@@ -16,6 +16,7 @@ fi
 export STACK_NAME=test STACK_PORT=${TEST_STACK_PORT:-54329}; export TEST_STACK_NAME=$STACK_NAME TEST_STACK_PORT=$STACK_PORT
 start=$(date +%s)
 scripts/stack.sh down >/dev/null 2>&1 || true
+scripts/stack.sh install  # apt, npm and pip steps for whatever is missing (a clean clone has no .venv yet)
 # mypy needs no database, and is the slowest check without one: it runs on the other core while the
 # stack starts and pgTAP runs, and its verdict is read after them.
 mypy_log=$(mktemp)
