@@ -1068,6 +1068,7 @@ export type Database = {
         Args: {
           p_customer_type: string
           p_finicity_customer_id?: string
+          p_link_request_id?: string
           p_platform_client_id: string
           p_username: string
         }

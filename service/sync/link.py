@@ -31,18 +31,21 @@ TRANSIENT_ERRORS = (RateLimited, ServerError, TransportError)
 CONNECT_LINK_LIFETIME = dt.timedelta(hours=2)
 
 
-async def ensure_customer(services: Services, platform_client_id: uuid.UUID, first_name: str | None = None) -> str:
-    """The client's Finicity customer id, creating the customer (testing or active) once."""
+async def ensure_customer(
+    services: Services, platform_client_id: uuid.UUID, first_name: str | None = None, link_request_id: Any = None
+) -> str:
+    """The client's Finicity customer id, creating the customer (testing or active) once. The client
+    may be deleted meanwhile: then nothing is created, or what Mastercard just created is queued for
+    deletion with the client (public.ob_customer_upsert), and the job ends for good."""
     rpc = services.rpc
     row = await rpc.call("ob_customer_get", {"p_platform_client_id": platform_client_id})
     if row and row.get("finicity_customer_id"):
         return str(row["finicity_customer_id"])
     username = customer_username(platform_client_id)
     customer_type = services.settings.open_banking_customer_type
-    await rpc.call(
-        "ob_customer_upsert",
-        {"p_platform_client_id": platform_client_id, "p_username": username, "p_customer_type": customer_type},
-    )
+    identity = {"p_platform_client_id": platform_client_id, "p_username": username, "p_customer_type": customer_type}
+    if await rpc.call("ob_customer_upsert", {**identity, "p_link_request_id": link_request_id}) is None:
+        raise PermanentJobError("the link request was deleted with its client before a customer was made")
     try:
         created = await services.finicity.create_customer(
             username, first_name=first_name or "Client", last_name="Client", testing=customer_type == "testing"
@@ -54,15 +57,10 @@ async def ensure_customer(services: Services, platform_client_id: uuid.UUID, fir
         if existing is None:
             raise
         finicity_id = existing.id
-    await rpc.call(
-        "ob_customer_upsert",
-        {
-            "p_platform_client_id": platform_client_id,
-            "p_username": username,
-            "p_customer_type": customer_type,
-            "p_finicity_customer_id": finicity_id,
-        },
-    )
+    if await rpc.call("ob_customer_upsert", {**identity, "p_finicity_customer_id": finicity_id}) is None:
+        log.warning("link.customer_of_deleted_client", finicity_customer_id=finicity_id)
+        raise PermanentJobError("the client was deleted while Mastercard made its customer; that customer is "
+                                "queued for deletion")
     log.info("link.customer_ready", finicity_customer_id=finicity_id)
     return finicity_id
 
@@ -132,7 +130,9 @@ async def deliver_link(services: Services, job: Job) -> None:
     settings = services.settings
     try:
         platform_client_id = uuid.UUID(request["platform_client_id"])
-        finicity_customer_id = await ensure_customer(services, platform_client_id, request.get("first_name"))
+        finicity_customer_id = await ensure_customer(
+            services, platform_client_id, request.get("first_name"), link_request_id=request_id
+        )
         webhook_data = {"platformClientId": str(platform_client_id), "requestId": str(request_id)}
         now = dt.datetime.now(dt.UTC)
         redirect, webhook = str(settings.open_banking_redirect_uri), settings.connect_webhook_url

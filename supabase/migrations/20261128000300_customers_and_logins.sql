@@ -60,8 +60,29 @@ end
 $$;
 revoke all on function private.ob_customer_row(text) from public, anon, authenticated;
 
+-- Internal: serialises what is done to one client against its deletion (private.ob_forget_client
+-- takes it first). Held to the end of the caller's transaction; two clients never wait on each other
+-- except on a hash collision, which only serialises them.
+create function private.ob_client_lock(p_platform_client_id uuid)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob-client:' || p_platform_client_id::text, 0))
+$$;
+revoke all on function private.ob_client_lock(uuid) from public, anon, authenticated;
+
+-- The link job makes a client's customer in two steps around Mastercard's answer: first the row
+-- (no Finicity id; only while the link request that asks for it still exists), then the id. The client
+-- may be deleted in between (either door); then the first step returns null and Mastercard is never
+-- called, or the second finds the row gone, queues the new Mastercard customer's deletion on the
+-- client's audit line (private.ob_customer_forgotten) and returns null. Without a request id, the first
+-- step makes the row unconditionally; with an id for a client holding no row and never deleted, the row
+-- is made with it (one step).
 create function public.ob_customer_upsert(
-  p_platform_client_id uuid, p_username text, p_customer_type text, p_finicity_customer_id text default null)
+  p_platform_client_id uuid, p_username text, p_customer_type text, p_finicity_customer_id text default null,
+  p_link_request_id uuid default null)
 returns jsonb
 language plpgsql
 security definer
@@ -70,17 +91,33 @@ as $$
 declare
   v_row public.open_banking_customers%rowtype;
 begin
+  perform private.ob_client_lock(p_platform_client_id);
+  if p_finicity_customer_id is not null then
+    update public.open_banking_customers c
+       set finicity_customer_id = coalesce(c.finicity_customer_id, p_finicity_customer_id)
+     where c.platform_client_id = p_platform_client_id
+    returning * into v_row;
+    if found then
+      return pg_catalog.to_jsonb(v_row);
+    end if;
+    if private.ob_customer_forgotten(p_platform_client_id, p_finicity_customer_id) then
+      return null;
+    end if;
+  elsif p_link_request_id is not null
+        and not exists (select 1 from public.open_banking_link_requests r where r.id = p_link_request_id) then
+    return null;
+  end if;
   insert into public.open_banking_customers as c
          (platform_client_id, finicity_username, customer_type, finicity_customer_id, link_status_at)
   values (p_platform_client_id, p_username, p_customer_type, p_finicity_customer_id, now())
   on conflict (platform_client_id) do update
      set finicity_customer_id = coalesce(c.finicity_customer_id, excluded.finicity_customer_id)
   returning * into v_row;
-  return case when v_row.id is null then null else pg_catalog.to_jsonb(v_row) end;
+  return pg_catalog.to_jsonb(v_row);
 end
 $$;
-revoke all on function public.ob_customer_upsert(uuid, text, text, text) from public, anon, authenticated;
-grant execute on function public.ob_customer_upsert(uuid, text, text, text) to service_role;
+revoke all on function public.ob_customer_upsert(uuid, text, text, text, uuid) from public, anon, authenticated;
+grant execute on function public.ob_customer_upsert(uuid, text, text, text, uuid) to service_role;
 
 create function public.ob_customer_get(p_platform_client_id uuid default null, p_finicity_customer_id text default null)
 returns jsonb

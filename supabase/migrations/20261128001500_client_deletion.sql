@@ -60,6 +60,9 @@ declare
   v_deletion bigint;
   v_job jsonb;
 begin
+  -- After a link job's step in flight (public.ob_customer_upsert), never beside it: the customer row
+  -- read here is the committed one, Finicity id included.
+  perform private.ob_client_lock(p_platform_client_id);
   select c.finicity_customer_id into v_fid
     from public.open_banking_customers c where c.platform_client_id = p_platform_client_id;
   select coalesce(pg_catalog.array_agg(l.id::text), '{}') into v_logins
@@ -153,6 +156,36 @@ begin
 end
 $$;
 revoke all on function private.ob_forget_client(uuid, text) from public, anon, authenticated;
+
+-- A Mastercard customer made for a client deleted while Mastercard was answering (the link job's
+-- second step, public.ob_customer_upsert, found the client's row gone): it is deleted like the
+-- client's own, on the client's latest audit line, which now waits for Mastercard. False when the
+-- client was never deleted (nothing to do here).
+create function private.ob_customer_forgotten(p_platform_client_id uuid, p_finicity_customer_id text)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_deletion bigint;
+begin
+  select d.id into v_deletion from private.ob_deletions d
+   where d.platform_client_id = p_platform_client_id order by d.id desc limit 1;
+  if v_deletion is null then
+    return false;
+  end if;
+  update private.ob_deletions d set mastercard = 'pending', confirmed_at = null
+   where d.id = v_deletion and d.mastercard = 'none';
+  perform private.ob_enqueue('delete_customer',
+            pg_catalog.jsonb_build_object('deletion_id', v_deletion, 'finicity_customer_id', p_finicity_customer_id,
+                                          'platform_client_id', p_platform_client_id),
+            'deletion:' || v_deletion || ':' || p_finicity_customer_id, now(), 100000);
+  perform private.ob_wake('delete_customer');
+  return true;
+end
+$$;
+revoke all on function private.ob_customer_forgotten(uuid, text) from public, anon, authenticated;
 
 -- The platform's door: a deleted client row takes our rows (and the Mastercard customer) with it.
 -- BEFORE the delete, so the customer row (and its Mastercard id) is still there to read.

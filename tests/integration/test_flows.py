@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -21,6 +22,7 @@ from service.sync.mapping import customer_username
 from service.wiring import services_for
 from tests.integration.conftest import SANDBOX_URL
 from tests.support.truth import Truth, db_truth_on, sandbox_state_truth
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -419,3 +421,79 @@ async def test_the_deletion_job_retries_until_mastercard_answers_then_is_idempot
     await delete_customer_job(services, job)  # a re-run (crashed worker) after Mastercard deleted it
     assert pg.execute("select mastercard from private.ob_deletions where id = %s",
                       (payload["deletion_id"],)).fetchone() == ("deleted",)
+
+
+def _mastercard_customers_named(sandbox: AsyncTestClient, client_id: uuid.UUID) -> list[str]:
+    username = customer_username(client_id)
+    return [c.id for c in sandbox.app.state.sandbox.customers.values() if c.username == username]
+
+
+@pytest.mark.parametrize("door", ["platform", "operator"])
+async def test_a_client_deleted_while_mastercard_makes_its_customer_leaves_no_customer_anywhere(
+        services, sandbox, pg, make_cpa, make_client, monkeypatch, door) -> None:
+    """The client is deleted (either door) between the link job's customer row and Mastercard's answer:
+    the job ends for good, nothing comes back in the database, and the new Mastercard customer is
+    deleted by the deletion job the answer queued."""
+    client_id = make_client(make_cpa())
+    request_id = _request_link(pg, client_id, delivery="platform")
+    create = services.finicity.create_customer
+
+    async def create_while_the_client_is_deleted(*args, **kwargs):
+        created = await create(*args, **kwargs)
+        if door == "platform":
+            pg.execute("delete from public.clients where id = %s", (client_id,))
+        else:
+            pg.execute("select public.ob_client_forget(%s)", (client_id,))
+        return created
+
+    monkeypatch.setattr(services.finicity, "create_customer", create_while_the_client_is_deleted)
+    with pytest.raises(PermanentJobError, match="queued for deletion"):
+        await deliver_link(services, _job("deliver_link", {"link_request_id": request_id}))
+    (made,) = _mastercard_customers_named(sandbox, client_id)
+    assert pg.execute("select count(*) from public.open_banking_customers where platform_client_id = %s",
+                      (client_id,)).fetchone() == (0,)
+    (deletion_id, mastercard) = pg.execute("select id, mastercard from private.ob_deletions "
+                                           "where platform_client_id = %s", (client_id,)).fetchone()
+    assert mastercard == "pending"
+    (job_id, payload, max_attempts) = pg.execute(
+        "select id, payload, max_attempts from private.ob_jobs where kind = 'delete_customer' "
+        "and payload ->> 'finicity_customer_id' = %s", (made,)).fetchone()
+    assert payload["deletion_id"] == deletion_id
+    await delete_customer_job(services, Job(id=job_id, kind="delete_customer", payload=payload, attempts=1,
+                                            max_attempts=max_attempts))
+    assert _mastercard_customers_named(sandbox, client_id) == []
+    assert pg.execute("select mastercard from private.ob_deletions where id = %s", (deletion_id,)).fetchone() == (
+        "deleted",)
+    # The job retried (a crash after the answer): its request is gone, so it makes nothing at all.
+    if door == "operator":
+        with pytest.raises(PermanentJobError):
+            await deliver_link(services, _job("deliver_link", {"link_request_id": request_id}, attempts=2))
+        assert _mastercard_customers_named(sandbox, client_id) == []
+
+
+async def test_a_deletion_waits_for_a_customer_step_in_flight_and_then_takes_its_mastercard_id(
+        database_url, pg, make_cpa, make_client) -> None:
+    """The link job's second step and the client's deletion never interleave: the deletion, started
+    while the step's transaction is open, waits for it and then reads the Mastercard id it wrote."""
+    client_id = make_client(make_cpa())
+    pg.execute("select public.ob_customer_upsert(%s, %s, 'testing')", (client_id, f"wait-{client_id.hex[:8]}"))
+    step = psycopg.connect(database_url)
+    step.execute("select public.ob_customer_upsert(%s, %s, 'testing', 'wait-fin')",
+                 (client_id, f"wait-{client_id.hex[:8]}"))  # open: the client's lock is held
+
+    def forget() -> dict:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            return conn.execute("select public.ob_client_forget(%s)", (client_id,)).fetchone()[0]
+
+    with ThreadPoolExecutor(1) as pool:
+        forgetting = pool.submit(forget)
+        wait_for("the deletion to wait on the client's lock", lambda: pg.execute(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and wait_event = 'advisory' "
+            "and query like '%%ob_client_forget%%'").fetchone()[0] == 1)
+        assert not forgetting.done()
+        step.commit()
+        step.close()
+        result = forgetting.result(timeout=30)
+    assert result["finicity_customer_id"] == "wait-fin"
+    assert pg.execute("select mastercard from private.ob_deletions where id = %s",
+                      (result["deletion_id"],)).fetchone() == ("pending",)
