@@ -142,7 +142,7 @@ async def sync_customer(
     result = SyncResult()
 
     accounts = await finicity.list_accounts(finicity_customer_id)
-    await rpc.call(
+    written = await rpc.call(
         "ob_accounts_upsert",
         {
             "p_finicity_customer_id": finicity_customer_id,
@@ -150,6 +150,9 @@ async def sync_customer(
             "p_fetched_at": clock(),
         },
     )
+    # Listed just before a CPA's disconnect or removal finished: not stored, and not read further.
+    removed = set(written.get("removed_at_mastercard") or ())
+    accounts = [a for a in accounts if a.id not in removed]
     result.accounts = len(accounts)
     services.metrics.sync_rows.labels(table="accounts").inc(len(accounts))
 

@@ -315,6 +315,9 @@ declare
   v_customer public.open_banking_customers := private.ob_customer_row(p_finicity_customer_id);
   v_row public.open_banking_institution_logins%rowtype;
 begin
+  if private.ob_removed_at_mastercard(null, (p_login ->> 'id')::bigint) then
+    return null;  -- a CPA disconnected it at Mastercard: it does not come back (..1800_account_requests.sql)
+  end if;
   insert into public.open_banking_institution_logins as l
          (id, platform_client_id, customer_id, institution_id, institution_name, oauth, status,
           aggregation_status_code, last_error_message)

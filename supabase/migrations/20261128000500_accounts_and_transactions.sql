@@ -48,7 +48,9 @@ create trigger set_updated_at before update on public.open_banking_accounts
 -- Functions ----------------------------------------------------------------------------------------
 
 -- A page of accounts (already mapped by the service: masked numbers only, money as strings)
--- plus today's balance snapshot for each. Older fetches never overwrite newer ones.
+-- plus today's balance snapshot for each. Older fetches never overwrite newer ones. Accounts and logins
+-- a CPA had removed at Mastercard are not written back (listed in `removed_at_mastercard`, when any:
+-- the sync leaves them out; ..1800_account_requests.sql).
 create function public.ob_accounts_upsert(p_finicity_customer_id text, p_accounts jsonb, p_fetched_at timestamptz)
 returns jsonb
 language plpgsql
@@ -59,7 +61,12 @@ declare
   v_customer public.open_banking_customers := private.ob_customer_row(p_finicity_customer_id);
   v_written integer;
   v_snapshots integer;
+  v_removed text[];
 begin
+  select coalesce(pg_catalog.array_agg(a ->> 'id' order by a ->> 'id'), '{}') into v_removed
+    from pg_catalog.jsonb_array_elements(p_accounts) a
+   where private.ob_removed_at_mastercard(a ->> 'id', (a ->> 'institution_login_id')::bigint);
+
   insert into public.open_banking_institution_logins
          (id, platform_client_id, customer_id, institution_id, institution_name)
   select distinct (a ->> 'institution_login_id')::bigint, v_customer.platform_client_id, v_customer.id,
@@ -67,6 +74,7 @@ begin
          (select i.name from public.open_banking_institutions i where i.id = a ->> 'institution_id')
     from pg_catalog.jsonb_array_elements(p_accounts) a
    where a ->> 'institution_login_id' is not null
+     and not private.ob_removed_at_mastercard(null, (a ->> 'institution_login_id')::bigint)
   on conflict (id) do nothing;
 
   with src as (
@@ -74,6 +82,7 @@ begin
       id text, institution_login_id bigint, institution_id text, name text, type text, status text,
       number_masked text, currency text, balance numeric, balance_date timestamptz,
       last_updated_at timestamptz, aggregation_status_code integer, display_position integer)
+     where r.id <> all (v_removed)
   ), written as (
     insert into public.open_banking_accounts as a
            (id, platform_client_id, customer_id, institution_login_id, institution_id, institution_name, name, type,
@@ -107,7 +116,9 @@ begin
   )
   select (select count(*) from written), (select count(*) from snap) into v_written, v_snapshots;
   return pg_catalog.jsonb_build_object('written', v_written,
-    'skipped', pg_catalog.jsonb_array_length(p_accounts) - v_written, 'snapshots', v_snapshots);
+    'skipped', pg_catalog.jsonb_array_length(p_accounts) - v_written, 'snapshots', v_snapshots)
+    || case when cardinality(v_removed) = 0 then '{}'::jsonb
+            else pg_catalog.jsonb_build_object('removed_at_mastercard', v_removed) end;
 end
 $$;
 revoke all on function public.ob_accounts_upsert(text, jsonb, timestamptz) from public, anon, authenticated;

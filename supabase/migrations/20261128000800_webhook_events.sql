@@ -331,6 +331,7 @@ begin
               customer text, id bigint, oauth boolean, institution_id text)
            group by x.id) g
     join public.open_banking_customers c on c.finicity_customer_id = g.customer
+   where not private.ob_removed_at_mastercard(null, g.id)
   on conflict (id) do update
      set institution_id = coalesce(excluded.institution_id, l.institution_id),
          oauth = l.oauth or excluded.oauth;
@@ -347,6 +348,7 @@ begin
   ), live as (
     select s.*, c.id as cust_id, c.platform_client_id
       from src s join public.open_banking_customers c on c.finicity_customer_id = s.customer
+     where not private.ob_removed_at_mastercard(s.id, s.institution_login_id)  -- a CPA removed it since
   ), logins as (
     insert into public.open_banking_institution_logins (id, platform_client_id, customer_id, institution_id)
     select distinct on (lv.institution_login_id) lv.institution_login_id, lv.platform_client_id, lv.cust_id,

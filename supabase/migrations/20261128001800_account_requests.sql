@@ -45,6 +45,11 @@ create policy "CPAs read their clients' account requests" on public.open_banking
 create policy "CPAs request account changes for their own clients" on public.open_banking_account_requests
   for insert to authenticated
   with check (platform_client_id = any (array(select public.ob_accessible_clients())) and requested_by = (select auth.uid()));
+-- What was removed at Mastercard stays removed here (private.ob_removed_at_mastercard).
+create index open_banking_account_requests_removed_login_idx on public.open_banking_account_requests
+  (institution_login_id) where action = 'disconnect_login' and status = 'succeeded';
+create index open_banking_account_requests_removed_account_idx on public.open_banking_account_requests
+  (account_id) where action = 'remove_account' and status = 'succeeded';
 create trigger force_request_defaults before insert on public.open_banking_account_requests
   for each row execute function private.force_request_defaults();
 create trigger set_updated_at before update on public.open_banking_account_requests
@@ -94,6 +99,25 @@ $$;
 revoke all on function private.ob_enqueue_account_request() from public, anon, authenticated;
 create trigger enqueue_job after insert on public.open_banking_account_requests
   for each row execute function private.ob_enqueue_account_request();
+
+-- An account (or, with a null account id, a bank login) that a succeeded request removed at Mastercard.
+-- Mastercard never reuses either id, so whatever still carries one is older than the removal: a sync
+-- that listed the accounts just before it, a Connect `added` replayed after the dedupe window. The
+-- writers of accounts and logins (ob_accounts_upsert, ob_institution_login_upsert, the webhook batch
+-- apply) skip it. (A request row is purged after request_retention_days, 90 by default; a replay older
+-- than that is the next sync's to undo.)
+create function private.ob_removed_at_mastercard(p_account_id text, p_login_id bigint)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select exists (select 1 from public.open_banking_account_requests r
+                  where r.action = 'disconnect_login' and r.status = 'succeeded' and r.institution_login_id = p_login_id)
+      or exists (select 1 from public.open_banking_account_requests r
+                  where r.action = 'remove_account' and r.status = 'succeeded' and r.account_id = p_account_id)
+$$;
+revoke all on function private.ob_removed_at_mastercard(text, bigint) from public, anon, authenticated;
 
 -- The service: take the request (queued -> running) and learn what to call at Mastercard. A request
 -- already finished comes back as it is, so a repeated job does nothing twice.

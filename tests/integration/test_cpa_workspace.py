@@ -186,6 +186,43 @@ async def test_disconnecting_one_of_two_banks_leaves_the_other_exactly_as_before
     assert db_truth_on(pg, client_id) == sandbox_state_truth(sandbox.app.state.sandbox, finicity_id)
 
 
+async def test_a_sync_that_listed_the_accounts_just_before_a_disconnect_brings_none_of_them_back(
+    services, sandbox, pg, database_url, make_cpa, make_client, monkeypatch, calls
+) -> None:
+    """The sync reads the account list, then the CPA's disconnect runs to the end (Mastercard and our
+    rows), then the sync writes: the disconnected bank's accounts are not stored again, their
+    transactions are not read, and the sync ends exactly where Mastercard is."""
+    cpa = make_cpa()
+    client_id = make_client(cpa)
+    finicity_id = await ensure_customer(services, client_id, "Olive")
+    first = await _connect(services, sandbox, finicity_id, institutionId="102105")
+    await _connect(services, sandbox, finicity_id, institutionId="102176", seed=6)
+    await sync_customer(services, finicity_id)
+    list_accounts = services.finicity.list_accounts
+    outcomes: list[dict[str, Any]] = []
+
+    async def list_then_disconnect(*args: Any, **kwargs: Any) -> Any:
+        listed = await list_accounts(*args, **kwargs)
+        if not outcomes:
+            outcomes.append(await _run_request(services, pg, database_url, cpa, {
+                "platform_client_id": client_id, "action": "disconnect_login",
+                "institution_login_id": first["institutionLoginId"]}))
+        return listed
+
+    monkeypatch.setattr(services.finicity, "list_accounts", list_then_disconnect)
+    start = len(calls)
+    result = await sync_customer(services, finicity_id)
+
+    assert outcomes == [{"status": "succeeded", "accounts_removed": 2, "error_message": None}]
+    assert result.accounts == 2
+    assert not _rows(pg, "select 1 from public.open_banking_accounts where id = any(%s)", first["accounts"])
+    assert not _rows(pg, "select 1 from public.open_banking_institution_logins where id = %s",
+                     first["institutionLoginId"])
+    assert not [call for call in calls[start:] if "/transactions" in call
+                and any(f"/accounts/{account}/" in call for account in first["accounts"])]
+    assert db_truth_on(pg, client_id) == sandbox_state_truth(sandbox.app.state.sandbox, finicity_id)
+
+
 async def test_an_excluded_account_gets_no_new_transactions_and_no_transaction_calls(
     services, sandbox, pg, database_url, make_cpa, make_client, calls
 ) -> None:
