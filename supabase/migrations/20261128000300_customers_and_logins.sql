@@ -60,26 +60,15 @@ end
 $$;
 revoke all on function private.ob_customer_row(text) from public, anon, authenticated;
 
--- Internal: serialises what is done to one client against its deletion (private.ob_forget_client
--- takes it first). Held to the end of the caller's transaction; two clients never wait on each other
--- except on a hash collision, which only serialises them.
-create function private.ob_client_lock(p_platform_client_id uuid)
-returns void
-language sql
-security definer
-set search_path = ''
-as $$
-  select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ob-client:' || p_platform_client_id::text, 0))
-$$;
-revoke all on function private.ob_client_lock(uuid) from public, anon, authenticated;
-
 -- The link job makes a client's customer in two steps around Mastercard's answer: first the row
 -- (no Finicity id; only while the link request that asks for it still exists), then the id. The client
 -- may be deleted in between (either door); then the first step returns null and Mastercard is never
 -- called, or the second finds the row gone, queues the new Mastercard customer's deletion on the
 -- client's audit line (private.ob_customer_forgotten) and returns null. Without a request id, the first
 -- step makes the row unconditionally; with an id for a client holding no row and never deleted, the row
--- is made with it (one step).
+-- is made with it (one step). Each step holds the client's row (key share) while it writes, and the
+-- deletion locks that row first (private.ob_forget_client): they never interleave. (A row lock, not an
+-- advisory one: deleting thousands of clients in one statement must not fill the shared lock table.)
 create function public.ob_customer_upsert(
   p_platform_client_id uuid, p_username text, p_customer_type text, p_finicity_customer_id text default null,
   p_link_request_id uuid default null)
@@ -91,7 +80,13 @@ as $$
 declare
   v_row public.open_banking_customers%rowtype;
 begin
-  perform private.ob_client_lock(p_platform_client_id);
+  if not exists (select 1 from public.clients c where c.id = p_platform_client_id for key share) then
+    -- deleted by the platform: nothing to make; or, with Mastercard's id, delete what Mastercard made
+    if p_finicity_customer_id is not null then
+      perform private.ob_customer_forgotten(p_platform_client_id, p_finicity_customer_id);
+    end if;
+    return null;
+  end if;
   if p_finicity_customer_id is not null then
     update public.open_banking_customers c
        set finicity_customer_id = coalesce(c.finicity_customer_id, p_finicity_customer_id)

@@ -60,9 +60,10 @@ declare
   v_deletion bigint;
   v_job jsonb;
 begin
-  -- After a link job's step in flight (public.ob_customer_upsert), never beside it: the customer row
-  -- read here is the committed one, Finicity id included.
-  perform private.ob_client_lock(p_platform_client_id);
+  -- After a link job's step in flight (public.ob_customer_upsert holds the client's row), never beside
+  -- it: the customer row read below is the committed one, Finicity id included. (The platform's door
+  -- has this row locked already, by its delete.)
+  perform 1 from public.clients c where c.id = p_platform_client_id for update;
   select c.finicity_customer_id into v_fid
     from public.open_banking_customers c where c.platform_client_id = p_platform_client_id;
   select coalesce(pg_catalog.array_agg(l.id::text), '{}') into v_logins

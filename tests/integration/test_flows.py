@@ -479,7 +479,7 @@ async def test_a_deletion_waits_for_a_customer_step_in_flight_and_then_takes_its
     pg.execute("select public.ob_customer_upsert(%s, %s, 'testing')", (client_id, f"wait-{client_id.hex[:8]}"))
     step = psycopg.connect(database_url)
     step.execute("select public.ob_customer_upsert(%s, %s, 'testing', 'wait-fin')",
-                 (client_id, f"wait-{client_id.hex[:8]}"))  # open: the client's lock is held
+                 (client_id, f"wait-{client_id.hex[:8]}"))  # open: it holds the client's row
 
     def forget() -> dict:
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -487,9 +487,9 @@ async def test_a_deletion_waits_for_a_customer_step_in_flight_and_then_takes_its
 
     with ThreadPoolExecutor(1) as pool:
         forgetting = pool.submit(forget)
-        wait_for("the deletion to wait on the client's lock", lambda: pg.execute(
-            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and wait_event = 'advisory' "
-            "and query like '%%ob_client_forget%%'").fetchone()[0] == 1)
+        wait_for("the deletion to wait on the client's row", lambda: pg.execute(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+            "and query like '%%ob_client_forget%%' and pid <> pg_backend_pid()").fetchone()[0] == 1)
         assert not forgetting.done()
         step.commit()
         step.close()
