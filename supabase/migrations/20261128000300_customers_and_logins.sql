@@ -79,14 +79,9 @@ set search_path = ''
 as $$
 declare
   v_row public.open_banking_customers%rowtype;
+  -- (false once the platform deleted the client: its customer row went with it)
+  v_client boolean := exists (select 1 from public.clients c where c.id = p_platform_client_id for key share);
 begin
-  if not exists (select 1 from public.clients c where c.id = p_platform_client_id for key share) then
-    -- deleted by the platform: nothing to make; or, with Mastercard's id, delete what Mastercard made
-    if p_finicity_customer_id is not null then
-      perform private.ob_customer_forgotten(p_platform_client_id, p_finicity_customer_id);
-    end if;
-    return null;
-  end if;
   if p_finicity_customer_id is not null then
     update public.open_banking_customers c
        set finicity_customer_id = coalesce(c.finicity_customer_id, p_finicity_customer_id)
@@ -95,11 +90,11 @@ begin
     if found then
       return pg_catalog.to_jsonb(v_row);
     end if;
-    if private.ob_customer_forgotten(p_platform_client_id, p_finicity_customer_id) then
+    if private.ob_customer_forgotten(p_platform_client_id, p_finicity_customer_id) or not v_client then
       return null;
     end if;
-  elsif p_link_request_id is not null
-        and not exists (select 1 from public.open_banking_link_requests r where r.id = p_link_request_id) then
+  elsif not v_client or (p_link_request_id is not null and not exists (
+          select 1 from public.open_banking_link_requests r where r.id = p_link_request_id)) then
     return null;
   end if;
   insert into public.open_banking_customers as c

@@ -38,6 +38,29 @@ create index ob_deletions_requested_idx on private.ob_deletions (requested_at);
 
 -- Functions ----------------------------------------------------------------------------------------
 
+-- The job that deletes a Mastercard customer for a deletion line: retried until Mastercard answers
+-- (backoff capped at an hour; 100,000 attempts is years). (platform_client_id: for the client's Storage
+-- folder, removed through the Storage API by the job.)
+create function private.ob_queue_mastercard_deletion(p_deletion_id bigint, p_finicity_customer_id text,
+                                                     p_platform_client_id uuid, p_dedupe_key text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job jsonb;
+begin
+  v_job := private.ob_enqueue('delete_customer',
+             pg_catalog.jsonb_build_object('deletion_id', p_deletion_id, 'finicity_customer_id', p_finicity_customer_id,
+                                           'platform_client_id', p_platform_client_id),
+             p_dedupe_key, now(), 100000);
+  perform private.ob_wake('delete_customer');
+  return v_job;
+end
+$$;
+revoke all on function private.ob_queue_mastercard_deletion(bigint, text, uuid, text) from public, anon, authenticated;
+
 -- Remove every row naming the client or its customer; queue the Mastercard deletion; write the
 -- audit line. Returns {deletion_id, finicity_customer_id, job_id, removed}, or null when nothing
 -- was held for the client (no audit line for a client we never knew).
@@ -144,13 +167,7 @@ begin
   values (p_platform_client_id, p_requested_by, case when v_fid is null then 'none' else 'pending' end, v_removed)
   returning id into v_deletion;
   if v_fid is not null then
-    -- Retried until Mastercard answers (backoff capped at an hour; 100,000 attempts is years).
-    -- (platform_client_id: for the client's Storage folder, removed through the Storage API by the job)
-    v_job := private.ob_enqueue('delete_customer',
-               pg_catalog.jsonb_build_object('deletion_id', v_deletion, 'finicity_customer_id', v_fid,
-                                             'platform_client_id', p_platform_client_id),
-               'deletion:' || v_deletion, now(), 100000);
-    perform private.ob_wake('delete_customer');
+    v_job := private.ob_queue_mastercard_deletion(v_deletion, v_fid, p_platform_client_id, 'deletion:' || v_deletion);
   end if;
   return pg_catalog.jsonb_build_object('deletion_id', v_deletion, 'finicity_customer_id', v_fid,
                                        'job_id', v_job -> 'id', 'removed', v_removed);
@@ -178,11 +195,8 @@ begin
   end if;
   update private.ob_deletions d set mastercard = 'pending', confirmed_at = null
    where d.id = v_deletion and d.mastercard = 'none';
-  perform private.ob_enqueue('delete_customer',
-            pg_catalog.jsonb_build_object('deletion_id', v_deletion, 'finicity_customer_id', p_finicity_customer_id,
-                                          'platform_client_id', p_platform_client_id),
-            'deletion:' || v_deletion || ':' || p_finicity_customer_id, now(), 100000);
-  perform private.ob_wake('delete_customer');
+  perform private.ob_queue_mastercard_deletion(v_deletion, p_finicity_customer_id, p_platform_client_id,
+                                               'deletion:' || v_deletion || ':' || p_finicity_customer_id);
   return true;
 end
 $$;

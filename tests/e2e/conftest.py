@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.support.judge import assert_sandbox_clean
-from tests.support.processes import Proc, start_stack
+from tests.support.processes import Proc, abandon_leftover_jobs, start_stack
 from tests.support.truth import Truth, db_truth_on
 
 T = TypeVar("T")
@@ -40,12 +40,7 @@ def storage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="package")
 def stack(log_dir: Path, database_url: str, storage_dir: Path) -> Iterator[tuple[Proc, Proc]]:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        # Jobs left by other tests belong to nobody here; this service would only trip over them.
-        conn.execute(
-            "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test' "
-            "where status in ('queued', 'running')"
-        )
+    abandon_leftover_jobs(database_url)
     sandbox, service = start_stack(
         log_dir, database_url, {"SANDBOX_WEBHOOK_RETRY_DELAYS": "[0.2,0.4,0.8,1.6]"},
         {"LOG_LEVEL": "INFO", "OPEN_BANKING_STORAGE_DIR": str(storage_dir)},

@@ -38,7 +38,7 @@ import pytest
 
 from tests.e2e.conftest import as_cpa, sandbox_truth
 from tests.support.judge import assert_sandbox_clean
-from tests.support.processes import ROOT, Proc, start_sandbox, start_service
+from tests.support.processes import ROOT, Proc, abandon_leftover_jobs, start_sandbox, start_service
 from tests.support.truth import Truth, db_truth_on
 from tests.support.waiting import wait_for
 
@@ -210,11 +210,7 @@ def overlapping_runs(records: list[dict[str, Any]]) -> list[tuple[Any, str, str]
 @pytest.fixture
 def fresh_queue(database_url: str) -> None:
     """Jobs left by other tests belong to nobody here: a service started now would claim them all."""
-    with connect(database_url) as conn:
-        conn.execute(
-            "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test', "
-            "locked_by = null, locked_until = null, finished_at = now() where status in ('queued', 'running')"
-        )
+    abandon_leftover_jobs(database_url)
 
 
 # ---- processes ------------------------------------------------------------------------------------

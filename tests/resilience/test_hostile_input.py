@@ -41,7 +41,7 @@ from schemathesis.generation import GenerationMode
 
 from tests.conftest import acting_as
 from tests.resilience.support_faults import compact, connect_signature
-from tests.support.processes import Proc, local_env, start_service
+from tests.support.processes import Proc, abandon_leftover_jobs, local_env, start_service
 from tests.support.scheduler import scheduler_paused
 from tests.support.waiting import wait_for
 
@@ -71,12 +71,7 @@ stats: Counter[str] = Counter()
 
 @pytest.fixture(scope="module")
 def service(log_dir: Path, database_url: str) -> Iterator[Proc]:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        # as the fresh_queue fixture does: jobs left by earlier tests would keep this worker busy
-        conn.execute(
-            "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test', "
-            "locked_by = null, locked_until = null, finished_at = now() where status in ('queued', 'running')"
-        )
+    abandon_leftover_jobs(database_url)  # they would keep this worker busy
     proc = start_service(log_dir, database_url, "http://127.0.0.1:9",
                          {"LOG_LEVEL": "WARNING", "WORKER_POLL_SECONDS": "1"})
     yield proc

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from tests.support.waiting import wait_for
 
@@ -58,6 +59,16 @@ class Proc:
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
+
+
+def abandon_leftover_jobs(database_url: str) -> None:
+    """Jobs queued or running from earlier tests belong to nobody: a service started now would claim
+    them all. They are marked dead before it starts."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "update private.ob_jobs set status = 'dead', last_error = 'abandoned by an earlier test', "
+            "locked_by = null, locked_until = null, finished_at = now() where status in ('queued', 'running')"
+        )
 
 
 def spawn(name: str, args: list[str], port: int, env: Mapping[str, str], log_dir: Path) -> Proc:
