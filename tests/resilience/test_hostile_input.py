@@ -189,7 +189,8 @@ paths = st.one_of(
     st.sampled_from(["/", "/schema", "/schema/openapi.json", "/webhooks", "/internal", "/_sandbox/faults",
                      "/webhooks/connect/../../internal/wake", "/%2e%2e/%2e%2e/etc/passwd", "/webhooks/connect%00",
                      "/rest/v1/rpc/ob_webhook_event_ingest", "/" + "a" * 6000, "/metrics?x=" + "%" * 30]),
-    st.from_regex(r"\A/[A-Za-z0-9._~%!$&'()*+,;=:@/-]{0,80}\Z"),
+    # ("//host/..." is not a path: httpx reads it as a network location and refuses it before sending)
+    st.from_regex(r"\A/[A-Za-z0-9._~%!$&'()*+,;=:@/-]{0,80}\Z").filter(lambda p: not p.startswith("//")),
 )
 params = st.none() | st.dictionaries(garbage_text.filter(bool), garbage_text, max_size=4)
 
